@@ -1,0 +1,114 @@
+"""Input checks shared by the public boundary: each error names the parameter and the value."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_ids",
+    "check_n_instances",
+    "check_positive_int",
+    "check_vectors",
+]
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Return ``value`` as an ``int`` if it is an integer > 0, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {_describe(value)}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def check_n_instances(n_instances: Any, n_pool: int) -> int:
+    """Validate the number of items to query against the size of the pool."""
+    n_instances = check_positive_int(n_instances, "n_instances")
+    if n_pool == 0:
+        raise ValueError("X_pool is empty: there is nothing to query")
+    if n_instances > n_pool:
+        raise ValueError(
+            f"n_instances={n_instances} is larger than the pool ({n_pool} items)"
+        )
+    return n_instances
+
+
+def check_vectors(
+    vectors: Any,
+    name: str = "vectors",
+    *,
+    dim: int | None = None,
+    allow_empty: bool = False,
+) -> np.ndarray:
+    """Return ``vectors`` as a C-contiguous float32 (n, d) array of finite, non-zero rows.
+
+    Cosine similarity is undefined for a zero vector, so zero-norm rows are an error rather
+    than a silent NaN further down.
+    """
+    arr = np.asarray(vectors)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+    ):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array (n_items, dim), got shape {arr.shape}")
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name} has dimension {arr.shape[1]}, expected {dim}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.size and not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise ValueError(f"{name} contains NaN or inf (first bad row: {bad})")
+    if arr.size:
+        norms = np.linalg.norm(arr, axis=1)
+        if (norms == 0).any():
+            bad = int(np.flatnonzero(norms == 0)[0])
+            raise ValueError(
+                f"{name} has a zero-norm row (row {bad}); cosine similarity is undefined for it"
+            )
+    return arr
+
+
+def check_ids(
+    ids: Any,
+    name: str = "ids",
+    *,
+    unique: bool = True,
+    allow_empty: bool = True,
+) -> np.ndarray:
+    """Return ``ids`` as a 1-d int64 array of non-negative integers (unique if asked)."""
+    arr = np.asarray(ids)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array of integer ids, got shape {arr.shape}")
+    if arr.size == 0:
+        if not allow_empty:
+            raise ValueError(f"{name} is empty")
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integer ids, got dtype {arr.dtype}")
+    if arr.min() < 0:
+        raise ValueError(f"{name} must be non-negative, got {int(arr.min())}")
+    if arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds an id too large for int64: {int(arr.max())}")
+    arr = arr.astype(np.int64, copy=False)
+    if unique:
+        uniq, counts = np.unique(arr, return_counts=True)
+        if uniq.size != arr.size:
+            raise ValueError(f"{name} holds duplicated ids, e.g. {int(uniq[counts > 1][0])}")
+    return arr
