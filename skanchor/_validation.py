@@ -35,9 +35,7 @@ def check_n_instances(n_instances: Any, n_pool: int) -> int:
     if n_pool == 0:
         raise ValueError("X_pool is empty: there is nothing to query")
     if n_instances > n_pool:
-        raise ValueError(
-            f"n_instances={n_instances} is larger than the pool ({n_pool} items)"
-        )
+        raise ValueError(f"n_instances={n_instances} is larger than the pool ({n_pool} items)")
     return n_instances
 
 
@@ -54,9 +52,7 @@ def check_vectors(
     than a silent NaN further down.
     """
     arr = np.asarray(vectors)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
         arr = arr[None, :]
