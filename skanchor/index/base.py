@@ -372,7 +372,10 @@ class _StoredIndex(VectorIndex):
 
     # -- persistence -------------------------------------------------------------------------
     def _saved_params(self) -> dict[str, Any]:
-        return self.get_params()
+        """Parameters as JSON values (numpy scalars, e.g. ``ef=np.int64(50)``, become Python)."""
+        return {
+            k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()
+        }
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the index to the directory ``path`` (created if needed)."""
@@ -422,6 +425,8 @@ class _StoredIndex(VectorIndex):
         if meta["fitted"]:
             ids = np.load(path / _IDS_FILE, allow_pickle=False)
             masked = np.load(path / _MASKED_FILE, allow_pickle=False)
+            if ids.shape != masked.shape:
+                raise ValueError(f"path={str(path)!r}: {_IDS_FILE} and {_MASKED_FILE} disagree")
             index._load_storage(path)
             index.dim_ = int(meta["params"]["dim"])
             index._append_ids(ids.astype(np.int64, copy=False))

@@ -1,0 +1,477 @@
+"""Tests of the vector indexes: ExactIndex (ground truth) and HNSWIndex (hnswlib)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import skanchor.index.base as index_base
+from skanchor.index import ExactIndex, HNSWIndex, VectorIndex
+
+KINDS = {"exact": ExactIndex, "hnsw": HNSWIndex}
+
+
+def make(kind: str, **params) -> VectorIndex:
+    if kind == "hnsw":  # a small ef so that searches of these small indexes go through hnswlib
+        params = {"M": 16, "ef": 16, **params}  # (at most max(ef, k) live items: exact scan)
+    return KINDS[kind](**params)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def clustered(n: int, dim: int, n_clusters: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, dim)) * 3.0
+    return (centres[rng.integers(0, n_clusters, n)] + rng.normal(size=(n, dim))).astype(np.float32)
+
+
+@pytest.fixture(params=sorted(KINDS))
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+
+
+@pytest.fixture
+def index(kind, data) -> VectorIndex:
+    return make(kind).add(data, ids=np.arange(1000, 1200))
+
+
+# -- add / search -----------------------------------------------------------------------------
+
+
+def test_search_shapes_and_dtypes(index, data):
+    ids, sims = index.search(data[:7], k=10)
+    assert ids.shape == sims.shape == (7, 10)
+    assert ids.dtype == np.int64 and sims.dtype == np.float32
+    assert (np.diff(sims, axis=1) <= 0).all()
+    assert (ids[:, 0] == np.arange(1000, 1007)).all()  # each query finds itself first
+    np.testing.assert_allclose(sims[:, 0], 1.0, atol=1e-5)
+
+
+def test_search_matches_brute_force(index, data):
+    queries = np.random.default_rng(1).normal(size=(5, 16))
+    ids, sims = index.search(queries, k=5)
+    expected = unit(queries) @ unit(data).T
+    top = np.argsort(-expected, axis=1)[:, :5]
+    assert (ids == top + 1000).all()
+    np.testing.assert_allclose(sims, np.take_along_axis(expected, top, 1), atol=1e-5)
+
+
+def test_single_query_vector_is_one_row(index, data):
+    ids, sims = index.search(data[3], k=4)
+    assert ids.shape == sims.shape == (1, 4)
+    assert ids[0, 0] == 1003
+
+
+def test_inputs_are_not_modified(kind, data):
+    vectors = data.copy()
+    idx = make(kind).add(vectors)
+    queries = data[:3] * 5
+    before = queries.copy()
+    idx.search(queries, k=3)
+    assert np.array_equal(vectors, data) and np.array_equal(queries, before)
+
+
+def test_default_ids_follow_n_items(kind, data):
+    idx = make(kind).add(data[:10]).add(data[10:15])
+    assert np.array_equal(idx.ids(), np.arange(15))
+    assert np.array_equal(idx.search(data[12], k=1)[0], [[12]])
+
+
+def test_large_ids_round_trip(kind, data):
+    ids = np.array([2**40, 5, 2**62 + 1], dtype=np.int64)
+    idx = make(kind).add(data[:3], ids=ids)
+    assert np.array_equal(idx.ids(), np.sort(ids))
+    found, _ = idx.search(data[:3], k=1)
+    assert found.dtype == np.int64 and np.array_equal(found[:, 0], ids)
+
+
+def test_from_vectors_repr_and_params(kind, data):
+    idx = KINDS[kind].from_vectors(data[:20], ids=np.arange(20) * 2, dim=16)
+    assert isinstance(idx, KINDS[kind]) and idx.n_items == 20 and idx.dim == 16
+    assert idx.get_params()["dim"] == 16
+    assert "n_items=20" in repr(idx) and KINDS[kind].__name__ in repr(idx)
+    with pytest.raises(ValueError, match=r"dim=8"):
+        idx.set_params(dim=8)
+
+
+def test_empty_index(kind):
+    idx = make(kind)
+    assert idx.n_items == 0 and len(idx) == 0 and idx.n_masked == 0
+    assert idx.ids().dtype == np.int64 and idx.ids().size == 0
+    assert not idx.contains([0, 1]).any()
+    ids, sims = idx.search(np.ones((3, 4)), k=5)
+    assert ids.shape == sims.shape == (3, 0)
+    with pytest.raises(ValueError, match=r"ids.*not in the index: 0"):
+        idx.mask([0])
+
+
+def test_exact_ties_go_to_smaller_id():
+    v = np.array([[1.0, 0.0], [0.0, 1.0]])
+    idx = ExactIndex().add(np.repeat(v, 4, axis=0), ids=[9, 3, 7, 1, 8, 2, 6, 0])
+    ids, sims = idx.search([1.0, 0.1], k=3)
+    assert ids.tolist() == [[1, 3, 7]]
+    assert np.all(sims == sims[0, 0])
+
+
+def test_exact_blocked_search_matches_single_block(monkeypatch, data):
+    idx = ExactIndex().add(data)
+    idx.mask(np.arange(0, 200, 3))
+    queries = np.random.default_rng(2).normal(size=(9, 16))
+    expected = idx.search(queries, k=25)
+    monkeypatch.setattr(index_base, "_SCORE_BLOCK", 64)  # ~7 items per block
+    monkeypatch.setattr(index_base, "_QUERY_BLOCK", 4)
+    got = idx.search(queries, k=25)
+    assert np.array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-6)  # BLAS blocking: ULP noise
+
+
+def test_exact_buffer_grows(data):
+    idx = ExactIndex()
+    for start in range(0, 200, 7):
+        idx.add(data[start : start + 7])
+    assert np.allclose(idx.vectors_, unit(data), atol=1e-6)
+    assert np.allclose(idx.vectors(np.arange(200)), unit(data), atol=1e-6)
+
+
+# -- masks --------------------------------------------------------------------------------------
+
+
+def test_mask_excludes_and_unmask_restores(index, data):
+    before = index.search(data[:5], k=10)
+    hidden = before[0][:, :3].ravel()
+    index.mask(hidden)
+    ids, _ = index.search(data[:5], k=10)
+    assert ids.shape == (5, 10) and not np.isin(ids, hidden).any()
+    index.unmask(hidden)
+    after = index.search(data[:5], k=10)
+    assert np.array_equal(after[0], before[0]) and np.array_equal(after[1], before[1])
+
+
+def test_mask_is_idempotent_and_counts(index):
+    index.mask([1000, 1001, 1001])
+    index.mask([1001])
+    assert index.n_masked == 2 and len(index) == 198 and index.n_items == 200
+    assert index.is_masked([1001, 1002, 1000]).tolist() == [True, False, True]
+    index.unmask([1000, 1002])
+    index.unmask([1000])
+    assert index.n_masked == 1 and index.is_masked([1000, 1001]).tolist() == [False, True]
+    index.mask([])
+    assert index.n_masked == 1
+
+
+def test_k_larger_than_live_count(index, data):
+    index.mask(np.arange(1000, 1190))
+    ids, sims = index.search(data[:4], k=50)
+    assert ids.shape == sims.shape == (4, 10)
+    assert (np.sort(ids, axis=1) == np.arange(1190, 1200)).all()
+
+
+def test_all_masked_gives_empty_rows(index, data):
+    index.mask(index.ids())
+    assert len(index) == 0
+    ids, sims = index.search(data[:3], k=5)
+    assert ids.shape == sims.shape == (3, 0)
+    assert ids.dtype == np.int64 and sims.dtype == np.float32
+
+
+# -- stored vectors and ids -------------------------------------------------------------------
+
+
+def test_vectors_round_trip(index, data):
+    index.mask([1004, 1002])
+    want = [1004, 1000, 1002, 1004]
+    got = index.vectors(want)
+    assert got.dtype == np.float32 and got.shape == (4, 16)
+    np.testing.assert_allclose(got, unit(data[[4, 0, 2, 4]]), atol=1e-6)
+    assert index.is_masked([1004, 1002]).all()  # reading masked vectors keeps them masked
+    assert not np.isin(index.search(data[[2, 4]], k=200)[0], [1002, 1004]).any()
+    assert index.vectors([]).shape == (0, 16)
+
+
+def test_ids_and_contains(kind, data):
+    ids = np.random.default_rng(3).permutation(10_000)[:200]
+    idx = make(kind).add(data, ids=ids)
+    assert idx.ids().dtype == np.int64 and np.array_equal(idx.ids(), np.sort(ids))
+    probe = np.array([ids[0], 10_001, ids[5], 10**12])
+    assert idx.contains(probe).tolist() == [True, False, True, False]
+    assert len(idx) == idx.n_items == 200
+
+
+# -- persistence --------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip(kind, data, tmp_path):
+    params = {"ef": 37, "M": 12} if kind == "hnsw" else {}
+    idx = make(kind, **params).add(data, ids=np.arange(200) * 3)
+    idx.mask([0, 3, 30])
+    queries = np.random.default_rng(4).normal(size=(6, 16))
+    expected = idx.search(queries, k=20)
+    idx.save(tmp_path / "nested" / "index")
+    loaded = KINDS[kind].load(tmp_path / "nested" / "index")
+    assert loaded.get_params() == idx.get_params()
+    assert np.array_equal(loaded.ids(), idx.ids())
+    assert loaded.n_masked == 3 and loaded.is_masked([0, 3, 30, 6]).tolist() == [1, 1, 1, 0]
+    got = loaded.search(queries, k=20)
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(loaded.vectors([0, 6]), idx.vectors([0, 6]))
+    if kind == "hnsw":
+        assert loaded.ef == 37
+        assert loaded.index_.ef == 37  # hnswlib itself does not persist ef (it reloads as 10)
+    loaded.add(data[:5] + 1, ids=[1, 2, 4, 5, 7])  # a loaded index keeps growing
+    assert loaded.n_items == 205
+
+
+def test_save_load_empty(kind, tmp_path):
+    make(kind, dim=8).save(tmp_path)
+    loaded = KINDS[kind].load(tmp_path)
+    assert loaded.n_items == 0 and loaded.dim == 8
+
+
+def test_load_errors(data, tmp_path):
+    ExactIndex().add(data).save(tmp_path / "exact")
+    with pytest.raises(ValueError, match=r"'exact' index.*HNSWIndex"):
+        HNSWIndex.load(tmp_path / "exact")
+    HNSWIndex().add(data).save(tmp_path / "hnsw")
+    with pytest.raises(ValueError, match=r"'hnsw' index.*ExactIndex"):
+        ExactIndex.load(tmp_path / "hnsw")
+    with pytest.raises(FileNotFoundError, match=r"missing"):
+        ExactIndex.load(tmp_path / "missing")
+
+
+# -- bad inputs ---------------------------------------------------------------------------------
+
+
+def _bad(value: float) -> np.ndarray:
+    x = np.ones((3, 4))
+    x[1, 2] = value
+    return x
+
+
+BAD_VECTORS = [
+    pytest.param(_bad(np.nan), ValueError, "NaN or inf", id="nan"),
+    pytest.param(_bad(np.inf), ValueError, "NaN or inf", id="inf"),
+    pytest.param(np.vstack([np.ones(4), np.zeros(4)]), ValueError, "zero-norm", id="zero"),
+    pytest.param(np.ones((2, 5)), ValueError, "dimension 5, expected 4", id="dim"),
+    pytest.param(np.ones((2, 2, 4)), ValueError, "2-d", id="3d"),
+    pytest.param(np.array([["a"] * 4]), TypeError, "numeric", id="str"),
+]
+
+
+@pytest.mark.parametrize(("bad", "error", "message"), BAD_VECTORS)
+def test_bad_vectors_for_add(kind, bad, error, message):
+    idx = make(kind).add(np.ones((1, 4)))
+    with pytest.raises(error, match=f"vectors.*{message}|{message}.*vectors"):
+        idx.add(bad)
+    assert idx.n_items == 1  # nothing half-added
+
+
+@pytest.mark.parametrize(("bad", "error", "message"), BAD_VECTORS)
+def test_bad_queries(kind, bad, error, message):
+    idx = make(kind).add(np.eye(4))
+    with pytest.raises(error, match=f"queries.*{message}|{message}.*queries"):
+        idx.search(bad, k=2)
+
+
+@pytest.mark.parametrize("k", [0, -3, 1.5, True, "2", None])
+def test_bad_k(kind, k):
+    idx = make(kind).add(np.eye(4))
+    with pytest.raises((ValueError, TypeError), match=r"k must be a positive integer"):
+        idx.search(np.eye(4), k=k)
+
+
+def test_bad_ids_for_add(kind):
+    idx = make(kind).add(np.eye(4), ids=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"ids holds duplicated ids, e.g. 7"):
+        idx.add(np.eye(4), ids=[5, 7, 7, 8])
+    with pytest.raises(ValueError, match=r"ids holds an id already in the index: 2"):
+        idx.add(np.eye(4), ids=[4, 5, 2, 6])
+    with pytest.raises(ValueError, match=r"ids has 3 entries but vectors has 4 rows"):
+        idx.add(np.eye(4), ids=[10, 11, 12])
+    with pytest.raises(ValueError, match=r"ids must be non-negative, got -1"):
+        idx.add(np.eye(4), ids=[10, -1, 12, 13])
+    assert idx.n_items == 4
+
+
+def test_add_default_ids_clash_with_custom_ids(kind):
+    idx = make(kind).add(np.eye(4), ids=[4, 5, 6, 7])
+    with pytest.raises(ValueError, match=r"already in the index: 4"):
+        idx.add(np.eye(4))
+
+
+@pytest.mark.parametrize("method", ["mask", "unmask", "is_masked", "vectors"])
+def test_unknown_ids(index, method):
+    with pytest.raises(ValueError, match=r"ids holds an id that is not in the index: 5"):
+        getattr(index, method)([1000, 5])
+    assert index.n_masked == 0
+
+
+# -- HNSWIndex specifics ------------------------------------------------------------------------
+
+
+def test_hnsw_paper_defaults():
+    params = HNSWIndex().get_params()
+    assert (params["M"], params["ef_construction"], params["ef"]) == (64, 200, 200)
+    assert not hasattr(HNSWIndex(), "index_")  # the constructor only stores parameters
+
+
+class _SpyIndex:
+    """Wraps an hnswlib.Index: records the ef of each knn_query and can make it fail."""
+
+    def __init__(self, inner, failures: int = 0, message: str = "contiguous 2D array"):
+        self.inner, self.failures, self.message, self.calls = inner, failures, message, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def knn_query(self, *args, **kwargs):
+        self.calls.append(self.inner.ef)
+        if len(self.calls) <= self.failures:
+            raise RuntimeError(f"Cannot return the results in a {self.message}.")
+        return self.inner.knn_query(*args, **kwargs)
+
+
+def test_hnsw_ef_is_max_of_ef_and_k(data):
+    idx = HNSWIndex(ef=30).add(data)
+    idx.index_ = spy = _SpyIndex(idx.index_)
+    idx.search(data[:2], k=10)
+    idx.search(data[:2], k=50)
+    idx.set_ef(60)
+    idx.search(data[:2], k=10)
+    idx.ef = 45  # plain assignment works too
+    idx.search(data[:2], k=10)
+    assert spy.calls == [30, 50, 60, 45]
+    assert spy.inner.ef == 45  # hnswlib's ef is left at the index's ef between searches
+    with pytest.raises(ValueError, match=r"ef must be a positive integer, got 0"):
+        idx.set_ef(0)
+
+
+def test_hnsw_retries_with_larger_ef_then_scans(data):
+    exact = ExactIndex().add(data)
+    idx = HNSWIndex(ef=10).add(data)
+    for index in (exact, idx):
+        index.mask(np.arange(100))
+    queries = data[:5] + 0.5
+    idx.index_ = spy = _SpyIndex(idx.index_, failures=1)
+    ids, _ = idx.search(queries, k=20)
+    assert spy.calls == [20, 80] and ids.shape == (5, 20)
+    idx.index_ = spy = _SpyIndex(spy.inner, failures=99)  # never succeeds: exact fallback
+    ids, sims = idx.search(queries, k=20)
+    assert spy.calls == [20, 80, 200]
+    expected = exact.search(queries, k=20)
+    assert np.array_equal(ids, expected[0])
+    np.testing.assert_allclose(sims, expected[1], atol=1e-5)
+    assert spy.inner.ef == 10
+    idx.index_ = _SpyIndex(spy.inner, failures=1, message="something else")
+    with pytest.raises(RuntimeError, match=r"something else"):
+        idx.search(queries, k=20)
+
+
+@pytest.fixture(scope="module")
+def many_deleted() -> tuple[np.ndarray, HNSWIndex]:
+    X = clustered(2000, 32, 10, seed=5)
+    return X, HNSWIndex(M=16).add(X)
+
+
+@pytest.mark.parametrize("ef", [1, 200])
+@pytest.mark.parametrize("k", [3, 5, 6, 7, 50])
+def test_hnsw_many_deleted(many_deleted, ef, k):
+    X, idx = many_deleted
+    live = np.array([3, 400, 999, 1500, 1999, 77])
+    idx.unmask(idx.ids())
+    idx.mask(np.setdiff1d(np.arange(2000), live))
+    idx.set_ef(ef)
+    assert len(idx) == 6
+    ids, sims = idx.search(X[:4], k=k)
+    assert ids.shape == sims.shape == (4, min(k, 6))
+    assert np.isin(ids, live).all() and (np.diff(sims, axis=1) <= 0).all()
+    expected = unit(X[:4]) @ unit(X[live]).T
+    top = live[np.argsort(-expected, axis=1)[:, : min(k, 6)]]
+    if k >= 6:  # every live item is returned, in exact order
+        assert np.array_equal(ids, top)
+    else:
+        assert np.array_equal(ids[:, 0], top[:, 0])
+
+
+def test_hnsw_capacity_grows_by_doubling(data):
+    idx = HNSWIndex(M=8, max_elements=50)
+    idx.add(data[:10])
+    assert idx.capacity_ == 50
+    idx.add(data[10:60])
+    assert idx.capacity_ == 100
+    idx.add(data[60:200])
+    assert idx.capacity_ == 200 and idx.n_items == 200
+    assert np.array_equal(idx.search(data[150], k=1)[0], [[150]])
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("M", 0, "M must be a positive integer"),
+        ("ef_construction", -1, "ef_construction must be a positive integer"),
+        ("ef", 2.5, "ef must be a positive integer"),
+        ("max_elements", 0, "max_elements must be a positive integer"),
+        ("num_threads", 0, "num_threads must be a positive integer or -1"),
+        ("random_state", -1, "random_state must be a non-negative integer"),
+        ("dim", 5, "vectors has dimension 4, expected 5"),
+    ],
+)
+def test_hnsw_bad_params(param, value, message):
+    idx = HNSWIndex(**{param: value})  # stored as given ...
+    with pytest.raises((ValueError, TypeError), match=message):
+        idx.add(np.eye(4))  # ... and checked when the graph is built
+
+
+def test_hnsw_recall_against_exact():
+    X = clustered(5000, 64, 20, seed=0)
+    rng = np.random.default_rng(1)
+    hnsw = HNSWIndex(num_threads=2).add(X)
+    exact = ExactIndex().add(X)
+    masked = rng.choice(5000, 500, replace=False)
+    hnsw.mask(masked)
+    exact.mask(masked)
+    queries = X[rng.choice(5000, 20, replace=False)]
+    got, _ = hnsw.search(queries, k=50)
+    want, _ = exact.search(queries, k=50)
+    assert not np.isin(got, masked).any()
+    recall = np.mean([np.intersect1d(g, w).size / 50 for g, w in zip(got, want, strict=True)])
+    assert recall >= 0.95
+
+
+# -- property test --------------------------------------------------------------------------------
+
+
+@functools.cache
+def _small_index(kind: str) -> VectorIndex:
+    X = np.random.default_rng(6).normal(size=(40, 8)).astype(np.float32)
+    return make(kind, **({"M": 8, "ef": 1} if kind == "hnsw" else {})).add(X, ids=np.arange(40) * 5)
+
+
+@pytest.mark.parametrize("kind_name", sorted(KINDS))
+@settings(max_examples=60, deadline=None)
+@given(
+    masked=st.sets(st.integers(0, 39)),
+    k=st.integers(1, 50),
+    query_seed=st.integers(0, 2**16),
+)
+def test_masked_ids_never_returned(kind_name, masked, k, query_seed):
+    idx = _small_index(kind_name)
+    idx.unmask(idx.ids())
+    hidden = np.array(sorted(masked), dtype=np.int64) * 5
+    idx.mask(hidden)
+    queries = np.random.default_rng(query_seed).normal(size=(3, 8))
+    ids, sims = idx.search(queries, k=k)
+    assert ids.shape == sims.shape == (3, min(k, 40 - len(masked)))
+    assert not np.isin(ids, hidden).any()
+    assert all(len(set(row)) == len(row) for row in ids.tolist())
