@@ -1,0 +1,13 @@
+"""Adapters between skanchor and other active-learning libraries.
+
+Nothing here is imported by ``import skanchor``: each adapter is imported explicitly, so
+that skanchor itself never needs the library it adapts. Available adapters:
+
+- :mod:`skanchor.integrations.modal` — modAL (``modAL-python``): makes its
+  ``ActiveLearner`` / ``Committee`` loop work on current scikit-learn and with query
+  strategies that return ``(indices, scores)`` or bare indices, on modAL 0.4.1 and 0.4.2.x::
+
+      from skanchor.integrations.modal import patch_modal
+
+      patch_modal()  # once, before building an ActiveLearner
+"""
