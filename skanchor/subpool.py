@@ -15,9 +15,11 @@ decreasing score (ties: smaller id first), their scores, and ``info`` with the a
 candidate count and the time of each phase (``anchor_selection``, ``search``,
 ``aggregation``, in seconds). The last result is also kept as ``last_subpool_``.
 
-Labelled items are hidden from the index's search with ``mask``; a filter unmasks only what it
-masked itself, so an index can be re-used across runs. Filters that share one index share
-its mask: give concurrent runs with different labelled sets their own index.
+Labelled items are hidden from the index's search by masking: each ``select`` makes the
+index's mask exactly the labelled set it is given (:meth:`VectorIndex.set_mask`, cost
+O(labelled items)), so one index serves run after run, and filters compared on the same
+labelled set can share it. Items that must never be proposed but are not labelled (a test
+split stored in the index) are excluded by passing ``pool_ids``, not by masking.
 """
 
 from __future__ import annotations
@@ -183,25 +185,6 @@ class PoolFilter(BaseEstimator, abc.ABC):
             self.random_state_ = check_random_state(getattr(self, "random_state", None))
         return self.random_state_
 
-    def _sync_mask(self, labelled_ids: np.ndarray) -> None:
-        """Mask the labelled items in the index; unmask items this filter masked earlier
-        that are no longer labelled. O(number of labelled items)."""
-        index = self.index
-        owned = getattr(self, "masked_ids_", None)
-        if owned is None:
-            owned = set()
-        labelled = set(labelled_ids.tolist())
-        stale = owned - labelled
-        if stale:
-            index.unmask(np.fromiter(stale, dtype=np.int64, count=len(stale)))
-            owned -= stale
-        new = np.fromiter(labelled - owned, dtype=np.int64)
-        if new.size:
-            new = new[~index.is_masked(new)]
-            index.mask(new)
-            owned.update(new.tolist())
-        self.masked_ids_ = owned
-
     def _live_pool(self, labelled_ids: np.ndarray, pool_ids: np.ndarray | None) -> np.ndarray:
         """Sorted ids of unlabelled pool items: ``pool_ids`` minus labelled ids, or the index's
         live items. O(N): used by the filters that must see the whole pool."""
@@ -334,7 +317,7 @@ class AnchorSubpool(PoolFilter):
 
         # kNN of each anchor among unlabelled items (line 7).
         t0 = time.perf_counter()
-        self._sync_mask(labelled_ids)
+        self.index.set_mask(labelled_ids)
         nn_ids, nn_sims = index.search(vectors[positions], k)
         timings["search"] = time.perf_counter() - t0
 
@@ -391,7 +374,7 @@ class RandomSubpool(PoolFilter):
     def _select(self, labelled_ids, labels, *, model, X_labelled, pool_ids, timings):
         max_size = check_positive_int(self.max_size, "max_size")
         t0 = time.perf_counter()
-        self._sync_mask(labelled_ids)
+        self.index.set_mask(labelled_ids)
         ids = self._random_subset(labelled_ids, pool_ids, max_size)
         timings["aggregation"] = time.perf_counter() - t0
         return Subpool(ids, np.zeros(ids.size))
@@ -432,7 +415,7 @@ class SEALSSubpool(PoolFilter):
         candidates = self.candidates_
 
         t0 = time.perf_counter()
-        self._sync_mask(labelled_ids)
+        self.index.set_mask(labelled_ids)
         new = np.fromiter(labelled - seen, dtype=np.int64)
         if new.size:
             nn_ids, nn_sims = self.index.search(self.index.vectors(np.sort(new)), k)
@@ -475,7 +458,7 @@ class FullPool(PoolFilter):
 
     def _select(self, labelled_ids, labels, *, model, X_labelled, pool_ids, timings):
         t0 = time.perf_counter()
-        self._sync_mask(labelled_ids)
+        self.index.set_mask(labelled_ids)
         ids = self._live_pool(labelled_ids, pool_ids)
         timings["aggregation"] = time.perf_counter() - t0
         return Subpool(ids, np.zeros(ids.size))

@@ -171,6 +171,28 @@ def test_mask_is_idempotent_and_counts(index):
     assert index.n_masked == 1
 
 
+def test_set_mask_and_masked_ids(index, kind, data, tmp_path):
+    index.mask(np.array([1000, 1001, 1002]))
+    assert index.masked_ids().tolist() == [1000, 1001, 1002]
+    index.set_mask(np.array([1002, 1050]))
+    assert index.masked_ids().tolist() == [1002, 1050]
+    assert index.is_masked(np.array([1000, 1001, 1002, 1050])).tolist() == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert index.n_masked == 2
+    found, _ = index.search(data[[50, 0]], k=1)
+    assert found[0, 0] != 1050 and found[1, 0] == 1000
+    index.save(tmp_path / "idx")
+    assert type(index).load(tmp_path / "idx").masked_ids().tolist() == [1002, 1050]
+    index.set_mask(np.array([], dtype=np.int64))
+    assert index.n_masked == 0 and index.masked_ids().size == 0
+    with pytest.raises(ValueError, match="not in the index"):
+        index.set_mask(np.array([5]))
+
+
 def test_k_larger_than_live_count(index, data):
     index.mask(np.arange(1000, 1190))
     ids, sims = index.search(data[:4], k=50)

@@ -114,6 +114,9 @@ def test_masks_follow_the_labelled_set(index):
     assert not index.is_masked(np.array([0, 1, 2])).any()
     assert index.is_masked(np.array([5, 6])).all()
     assert index.n_masked == 2
+    # another filter on the same index takes the mask over: it is always the labelled set
+    FullPool(index).select([7], [0])
+    assert index.masked_ids().tolist() == [7]
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,9 @@ class VectorIndex(abc.ABC):
     - ``search(queries, k)`` returns ``(ids, similarities)``, both shaped
       ``(n_queries, min(k, n_live))``, ids ``int64`` and similarities ``float32``, each row sorted
       by decreasing similarity, over live (unmasked) items only.
-    - ``mask(ids)`` / ``unmask(ids)`` hide / restore items; ``is_masked(ids)`` reads the state.
+    - ``mask(ids)`` / ``unmask(ids)`` hide / restore items; ``is_masked(ids)`` reads the state;
+      ``masked_ids()`` lists the masked ids; ``set_mask(ids)`` makes exactly ``ids`` masked
+      (what pool filters do with the labelled set each round).
     - ``vectors(ids)`` returns the stored unit-norm ``float32`` rows, masked or not.
     - ``contains(ids)`` tells which ids are stored; ``ids()`` lists every stored id (O(N)).
     - ``save(path)`` / ``load(path)`` round-trip everything, masks and search settings included.
@@ -79,6 +81,24 @@ class VectorIndex(abc.ABC):
     @abc.abstractmethod
     def is_masked(self, ids: np.ndarray) -> np.ndarray:
         """Boolean array: which of ``ids`` are masked."""
+
+    @abc.abstractmethod
+    def masked_ids(self) -> np.ndarray:
+        """Sorted int64 array of the masked ids; O(n_masked), never O(N)."""
+
+    def set_mask(self, ids: np.ndarray) -> None:
+        """Mask exactly ``ids``: unmask every other masked item, mask the new ones.
+
+        Costs O(n_masked + len(ids)) (log factors aside), independent of the index size.
+        """
+        target = np.unique(np.asarray(ids, dtype=np.int64))
+        current = self.masked_ids()
+        stale = np.setdiff1d(current, target, assume_unique=True)
+        if stale.size:
+            self.unmask(stale)
+        new = np.setdiff1d(target, current, assume_unique=True)
+        if new.size:
+            self.mask(new)
 
     @abc.abstractmethod
     def contains(self, ids: np.ndarray) -> np.ndarray:
@@ -284,6 +304,10 @@ class _StoredIndex(VectorIndex):
         rows = self._rows(ids)
         return self.masked_[rows] if len(rows) else np.zeros(0, dtype=bool)
 
+    def masked_ids(self) -> np.ndarray:
+        masked = getattr(self, "masked_set_", ())
+        return np.sort(np.fromiter(masked, dtype=np.int64, count=len(masked)))
+
     def mask(self, ids: np.ndarray) -> None:
         self._set_masked(ids, True)
 
@@ -296,9 +320,14 @@ class _StoredIndex(VectorIndex):
             return
         rows = rows[self.masked_[rows] != value]
         if len(rows):
-            self._on_mask_change(self.row_ids_[rows], value)
+            changed = self.row_ids_[rows]
+            self._on_mask_change(changed, value)
             self.masked_[rows] = value
             self.n_masked_ += len(rows) if value else -len(rows)
+            if value:
+                self.masked_set_.update(changed.tolist())
+            else:
+                self.masked_set_.difference_update(changed.tolist())
 
     def _on_mask_change(self, ids: np.ndarray, value: bool) -> None:
         """Hook: propagate a mask change of ``ids`` (all changing state) to the storage."""
@@ -341,6 +370,7 @@ class _StoredIndex(VectorIndex):
             self.row_ids_ = ids.copy()
             self.masked_ = np.zeros(len(ids), dtype=bool)
             self.n_masked_ = 0
+            self.masked_set_: set[int] = set()
             self.sorted_rows_ = np.argsort(ids, kind="stable")
             self.sorted_ids_ = ids[self.sorted_rows_]
             return
@@ -432,6 +462,7 @@ class _StoredIndex(VectorIndex):
             index._append_ids(ids.astype(np.int64, copy=False))
             index.masked_ = masked.astype(bool, copy=True)
             index.n_masked_ = int(index.masked_.sum())
+            index.masked_set_ = set(index.row_ids_[index.masked_].tolist())
         return index
 
     def _save_storage(self, path: Path) -> None:
