@@ -77,6 +77,15 @@ def _entropy(proba: np.ndarray) -> np.ndarray:
     return -terms.sum(axis=1)
 
 
+def _first_of_each_distinct_row(vectors: np.ndarray) -> np.ndarray:
+    """Sorted positions of the first occurrence of each distinct row (rows compared as bytes,
+    which is much faster than ``np.unique(axis=0)``)."""
+    rows = np.ascontiguousarray(vectors)
+    as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first = np.unique(as_bytes, return_index=True)
+    return np.sort(first)
+
+
 def select_anchors(
     vectors: np.ndarray,
     n_anchors: int,
@@ -112,8 +121,7 @@ def select_anchors(
         order = np.argsort(-_entropy(proba), kind="stable")
         return np.sort(order[:n_anchors]).astype(np.int64)
     # k-means++ on distinct rows: sklearn may return repeated indices for repeated points.
-    _, first = np.unique(vectors, axis=0, return_index=True)
-    first = np.sort(first)
+    first = _first_of_each_distinct_row(vectors)
     if first.size <= n_anchors:
         return first.astype(np.int64)
     _, chosen = kmeans_plusplus(

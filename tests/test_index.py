@@ -193,6 +193,23 @@ def test_set_mask_and_masked_ids(index, kind, data, tmp_path):
         index.set_mask(np.array([5]))
 
 
+def test_hnsw_masked_vectors_survive_churn_and_reload(data, tmp_path):
+    index = make("hnsw").add(data, ids=np.arange(1000, 1200))
+    rng = np.random.default_rng(1)
+    for _ in range(30):  # mask / unmask churn forces the side store to grow and compact
+        index.set_mask(rng.choice(np.arange(1000, 1200), size=rng.integers(0, 150), replace=False))
+        probe = rng.choice(np.arange(1000, 1200), size=40, replace=False)
+        np.testing.assert_allclose(index.vectors(probe), unit(data[probe - 1000]), atol=1e-6)
+    assert len(index.masked_slot_) == index.n_masked
+    assert index.masked_store_.shape[0] <= 2 * (3 * index.n_masked + 64 + 150)
+    index.save(tmp_path / "idx")
+    loaded = HNSWIndex.load(tmp_path / "idx")
+    hidden = loaded.masked_ids()
+    assert hidden.size > 0
+    np.testing.assert_allclose(loaded.vectors(hidden), unit(data[hidden - 1000]), atol=1e-6)
+    assert (loaded.search(data[hidden - 1000], k=3)[0] != hidden[:, None]).all()
+
+
 def test_k_larger_than_live_count(index, data):
     index.mask(np.arange(1000, 1190))
     ids, sims = index.search(data[:4], k=50)

@@ -463,7 +463,11 @@ class _StoredIndex(VectorIndex):
             index.masked_ = masked.astype(bool, copy=True)
             index.n_masked_ = int(index.masked_.sum())
             index.masked_set_ = set(index.row_ids_[index.masked_].tolist())
+            index._after_load()
         return index
+
+    def _after_load(self) -> None:
+        """Hook: rebuild derived storage state once ids and masks are restored."""
 
     def _save_storage(self, path: Path) -> None:
         """Hook: write the stored vectors (and engine state) into the directory ``path``."""

@@ -171,9 +171,39 @@ class HNSWIndex(_StoredIndex):
         self.index_.add_items(vectors, ids, num_threads=num_threads)
 
     def _on_mask_change(self, ids: np.ndarray, value: bool) -> None:
-        flip = self.index_.mark_deleted if value else self.index_.unmark_deleted
-        for label in ids.tolist():
-            flip(label)
+        if value:  # keep a copy: hnswlib cannot read deleted items, anchors need them
+            self._keep_masked_vectors(ids, self.index_.get_items(ids, return_type="numpy"))
+            for label in ids.tolist():
+                self.index_.mark_deleted(label)
+        else:
+            for label in ids.tolist():
+                self.index_.unmark_deleted(label)
+                del self.masked_slot_[label]
+
+    def _keep_masked_vectors(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Append rows to the side store of masked vectors (O(len(ids)) amortised).
+
+        Slots of unmasked items are left behind; the store is compacted when more than half
+        of it is stale, so it stays O(n_masked x dim).
+        """
+        store = getattr(self, "masked_store_", None)
+        slots = getattr(self, "masked_slot_", None)
+        if store is None:
+            store, slots, self.masked_used_ = np.empty((0, self.dim_), np.float32), {}, 0
+        used = self.masked_used_
+        if used > 2 * len(slots) + 64:  # compact
+            keep = np.fromiter(slots.values(), dtype=np.int64, count=len(slots))
+            store[: len(slots)] = store[keep]
+            slots = dict(zip(slots.keys(), range(len(slots)), strict=True))
+            used = len(slots)
+        needed = used + len(ids)
+        if needed > len(store):
+            grown = np.empty((max(needed, 2 * len(store)), self.dim_), np.float32)
+            grown[:used] = store[:used]
+            store = grown
+        store[used:needed] = vectors
+        slots.update(zip(ids.tolist(), range(used, needed), strict=True))
+        self.masked_store_, self.masked_slot_, self.masked_used_ = store, slots, needed
 
     # -- search ------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -223,18 +253,21 @@ class HNSWIndex(_StoredIndex):
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """Stored unit-norm float32 rows of ``ids`` (masked or not), in the order given.
 
-        hnswlib refuses to read deleted items, so masked ones are briefly unmasked.
+        hnswlib refuses to read deleted items, so masked items are read from a side copy
+        taken when they were masked (O(n_masked x dim) memory: the labelled set).
         """
         rows = self._rows(ids)
         if not len(rows):
             return np.empty((0, self.dim or 0), dtype=np.float32)
-        hidden = np.unique(self.row_ids_[rows[self.masked_[rows]]])
-        self._on_mask_change(hidden, False)
-        try:
-            out = self.index_.get_items(self.row_ids_[rows], return_type="numpy")
-        finally:
-            self._on_mask_change(hidden, True)
-        return np.ascontiguousarray(out, dtype=np.float32)
+        labels = self.row_ids_[rows]
+        hidden = self.masked_[rows]
+        out = np.empty((len(rows), self.dim_), dtype=np.float32)
+        if not hidden.all():
+            out[~hidden] = self.index_.get_items(labels[~hidden], return_type="numpy")
+        if hidden.any():
+            slots = [self.masked_slot_[i] for i in labels[hidden].tolist()]
+            out[hidden] = self.masked_store_[slots]
+        return out
 
     # -- persistence -------------------------------------------------------------------------
     def _save_storage(self, path: Path) -> None:
@@ -246,3 +279,11 @@ class HNSWIndex(_StoredIndex):
         index.load_index(str(path / _HNSW_FILE))
         index.set_ef(check_positive_int(self.ef, "ef"))  # hnswlib does not persist ef
         self.index_ = index
+
+    def _after_load(self) -> None:
+        """Rebuild the side copy of masked vectors (hnswlib saved them as deleted)."""
+        hidden = self.row_ids_[self.masked_]
+        if hidden.size:
+            for label in hidden.tolist():
+                self.index_.unmark_deleted(label)
+            self._on_mask_change(hidden, True)
