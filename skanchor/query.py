@@ -85,13 +85,16 @@ class AnchoredQueryStrategy(BaseEstimator):
     --------
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import FunctionTransformer
     >>> from skanchor import AnchoredQueryStrategy, AnchorSubpool, ExactIndex
     >>> rng = np.random.default_rng(0)
     >>> vectors = np.vstack([rng.normal(0, 1, (190, 8)), rng.normal(3, 1, (10, 8))])
     >>> y = np.r_[np.zeros(190, int), np.ones(10, int)]
     >>> index = ExactIndex().add(vectors)
     >>> labelled = np.r_[0:10, 190:192]
-    >>> model = LogisticRegression().fit(vectors[labelled], y[labelled])
+    >>> model = make_pipeline(FunctionTransformer(vectors.__getitem__), LogisticRegression())
+    >>> model = model.fit(labelled, y[labelled])  # the classifier takes ids
     >>> query = AnchoredQueryStrategy(AnchorSubpool(index, n_anchors=2, n_neighbours=20),
     ...                               strategy="entropy", random_state=0)
     >>> pool = np.setdiff1d(np.arange(200), labelled)
@@ -100,9 +103,8 @@ class AnchoredQueryStrategy(BaseEstimator):
     >>> positions.shape, query.queries_[-1]["subpool_size"] <= 80
     ((5,), True)
 
-    In a modAL loop the classifier takes ids (``X_pool`` is ``np.arange(N)`` minus the
-    labelled ids), e.g. ``make_pipeline(FunctionTransformer(vectors.__getitem__),
-    LogisticRegression())``.
+    In a modAL loop, ``learner.query(pool, n_instances=5)`` does the same and reads the
+    labelled set from the learner.
     """
 
     def __init__(
