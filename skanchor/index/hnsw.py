@@ -171,6 +171,7 @@ class HNSWIndex(_StoredIndex):
         self.index_.add_items(vectors, ids, num_threads=num_threads)
 
     def _on_mask_change(self, ids: np.ndarray, value: bool) -> None:
+        self._slot_lookup_ = None
         if value:  # keep a copy: hnswlib cannot read deleted items, anchors need them
             self._keep_masked_vectors(ids, self.index_.get_items(ids, return_type="numpy"))
             for label in ids.tolist():
@@ -265,9 +266,21 @@ class HNSWIndex(_StoredIndex):
         if not hidden.all():
             out[~hidden] = self.index_.get_items(labels[~hidden], return_type="numpy")
         if hidden.any():
-            slots = [self.masked_slot_[i] for i in labels[hidden].tolist()]
-            out[hidden] = self.masked_store_[slots]
+            out[hidden] = self.masked_store_[self._slots(labels[hidden])]
         return out
+
+    def _slots(self, ids: np.ndarray) -> np.ndarray:
+        """Side-store slots of masked ``ids`` by binary search in a sorted copy of the slot
+        map, rebuilt only after the mask changed (a dict lookup per id cost ~0.5 ms per 1,000
+        labelled items on every query)."""
+        lookup = getattr(self, "_slot_lookup_", None)
+        if lookup is None:
+            keys = np.fromiter(self.masked_slot_.keys(), np.int64, len(self.masked_slot_))
+            slots = np.fromiter(self.masked_slot_.values(), np.int64, len(self.masked_slot_))
+            order = np.argsort(keys)
+            lookup = self._slot_lookup_ = (keys[order], slots[order])
+        keys, slots = lookup
+        return slots[np.searchsorted(keys, ids)]
 
     # -- persistence -------------------------------------------------------------------------
     def _save_storage(self, path: Path) -> None:
