@@ -38,6 +38,7 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "SentenceEmbedder": "skanchor.embed",
     "EmbeddingCache": "skanchor.embed",
+    "build_index": "skanchor.embed",
     "TransformerClassifier": "skanchor.models",
 }
 
@@ -52,6 +53,7 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "STRATEGIES",
@@ -72,6 +74,7 @@ __all__ = [
     "VectorIndex",
     "__version__",
     "badge_sampling",
+    "build_index",
     "entropy_sampling",
     "ftbertkm_sampling",
     "get_strategy",

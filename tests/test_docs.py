@@ -30,5 +30,8 @@ def test_main_classes_have_examples():
         "HNSWIndex",
         "ExactIndex",
         "AnchorTransformer",
+        "SentenceEmbedder",
+        "EmbeddingCache",
+        "TransformerClassifier",
     ):
         assert ">>>" in getattr(skanchor, name).__doc__, name
