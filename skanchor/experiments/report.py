@@ -1,0 +1,228 @@
+"""Tables from a results directory: every round as a data frame, Table 2 of the paper.
+
+:func:`load_rounds` gives one row per round per run; :func:`summary_table` gives, for each
+query strategy and classifier, one row per method with the median and interquartile range
+across seeds of
+
+- **Overall**: labelled items reached (``budget``), AUC of majority and minority F1 (one
+  unit per round, the paper's AUC), minority items found, total selection time (s);
+- **Budget-matched**: the same AUCs up to the largest round that every run of the group
+  reached (the paper's comparison when slow methods stop early at the time limit).
+
+Random sampling (``random``) ignores the strategy, so its runs join every strategy's group.
+:func:`write_report` writes ``summary.csv``, ``summary.md`` and the plots.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skanchor.experiments.components import METHODS
+from skanchor.experiments.metrics import common_round, median_iqr, run_summary
+from skanchor.experiments.seeds import Seeds
+from skanchor.experiments.store import ResultsDir, ResultsDirError
+
+__all__ = ["format_table", "groups", "load_rounds", "summary_table", "write_report"]
+
+#: Columns of the round table that hold lists or dicts (left out unless asked for).
+_BULKY = ("queried_ids", "queried_labels", "labelled_per_class", "f1_per_class")
+
+
+def _results(path: str | Path) -> ResultsDir:
+    results = ResultsDir(path)
+    if not results.path.is_dir():
+        raise ResultsDirError(f"results directory {results.path} does not exist")
+    if not results.is_results_dir():
+        raise ResultsDirError(f"{results.path} holds no skanchor results (no experiment.json)")
+    return results
+
+
+def load_rounds(path: str | Path, *, bulky: bool = False):
+    """Every round of every run in ``path`` as a ``pandas.DataFrame``.
+
+    Columns: ``run_id``, ``method``, ``strategy``, ``classifier``, ``seeds``, ``status``,
+    then the record fields (:data:`skanchor.experiments.loop.RECORD_FIELDS`); list and dict
+    fields only with ``bulky=True``.
+    """
+    import pandas as pd
+
+    rows: list[dict] = []
+    for store in _results(path).runs():
+        manifest = store.read_manifest()
+        identity = manifest.get("identity", {})
+        meta = {
+            "run_id": store.run_id,
+            "method": identity.get("method"),
+            "strategy": identity.get("strategy"),
+            "classifier": identity.get("classifier"),
+            "seeds": Seeds(**identity["seeds"]).label if "seeds" in identity else None,
+            "status": manifest.get("status"),
+        }
+        for record in store.load_rounds(repair=False):
+            row = {**meta, **record}
+            if not bulky:
+                for key in _BULKY:
+                    row.pop(key, None)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def groups(rounds) -> list[tuple[str, str, Any]]:
+    """``(strategy, classifier, rows)`` per comparison group (Random joins every strategy)."""
+    out = []
+    if rounds.empty:
+        return out
+    is_random = rounds["method"] == "random"
+    strategies = sorted(set(rounds.loc[~is_random, "strategy"])) or sorted(
+        set(rounds.loc[is_random, "strategy"])
+    )
+    for strategy in strategies:
+        for classifier in sorted(set(rounds["classifier"])):
+            mask = (rounds["classifier"] == classifier) & (
+                (rounds["strategy"] == strategy) | is_random
+            )
+            if mask.any():
+                out.append((strategy, classifier, rounds[mask]))
+    return out
+
+
+def _method_order(methods: Any) -> list[str]:
+    order = list(METHODS)
+    return sorted(set(methods), key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+def summary_table(rounds):
+    """Table 2: one row per (strategy, classifier, method), medians and IQRs across seeds."""
+    import pandas as pd
+
+    rows = []
+    for strategy, classifier, part in groups(rounds):
+        per_run = {run_id: df.sort_values("round") for run_id, df in part.groupby("run_id")}
+        matched = common_round([int(df["round"].max()) for df in per_run.values()])
+        for method in _method_order(part["method"]):
+            runs = {k: v for k, v in per_run.items() if v["method"].iloc[0] == method}
+            overall = [run_summary(df.to_dict("records")) for df in runs.values()]
+            cut = [run_summary(df.to_dict("records"), upto=matched) for df in runs.values()]
+            row: dict[str, Any] = {
+                "strategy": strategy,
+                "classifier": classifier,
+                "method": method,
+                "label": METHODS[method].label if method in METHODS else method,
+                "runs": len(runs),
+                "complete": sum(df["status"].iloc[0] == "complete" for df in runs.values()),
+            }
+            for key, values in (
+                ("budget", [s["budget"] for s in overall]),
+                ("auc_majority_f1", [s["auc_majority_f1"] for s in overall]),
+                ("auc_minority_f1", [s["auc_minority_f1"] for s in overall]),
+                ("minority_found", [s["minority_found"] for s in overall]),
+                ("selection_time", [s["selection_time"] for s in overall]),
+                ("final_minority_f1", [s["final_minority_f1"] for s in overall]),
+                ("bm_auc_majority_f1", [s["auc_majority_f1"] for s in cut]),
+                ("bm_auc_minority_f1", [s["auc_minority_f1"] for s in cut]),
+                ("bm_minority_found", [s["minority_found"] for s in cut]),
+            ):
+                row[key], row[f"{key}_iqr"] = median_iqr(values)
+            row["bm_round"] = matched
+            row["bm_budget"] = int(np.median([s["budget"] for s in cut]))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(value: float, iqr: float, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f} ± {iqr:.{digits}f}"
+
+
+def format_table(summary, fmt: str = "text") -> str:
+    """Table 2 as aligned text (``"text"``) or GitHub markdown (``"markdown"``), one block
+    per (strategy, classifier). Cells are ``median ± IQR`` across seeds."""
+    if fmt not in ("text", "markdown"):
+        raise ValueError(f"unknown format {fmt!r}; valid: text, markdown")
+    if summary.empty:
+        return "no completed rounds yet"
+    header = [
+        "Method",
+        "Runs",
+        "Budget",
+        "Majority AUC",
+        "Minority AUC",
+        "Minority found",
+        "Time (s)",
+        "BM labels",
+        "BM Majority",
+        "BM Minority",
+    ]
+    blocks = []
+    for (strategy, classifier), part in summary.groupby(["strategy", "classifier"], sort=False):
+        body = []
+        for row in part.to_dict("records"):
+            runs = f"{row['runs']}" + (
+                "" if row["complete"] == row["runs"] else f" ({row['complete']} done)"
+            )
+            body.append(
+                [
+                    row["label"],
+                    runs,
+                    f"{row['budget']:.0f}",
+                    _cell(row["auc_majority_f1"], row["auc_majority_f1_iqr"]),
+                    _cell(row["auc_minority_f1"], row["auc_minority_f1_iqr"]),
+                    _cell(row["minority_found"], row["minority_found_iqr"], 0),
+                    _cell(row["selection_time"], row["selection_time_iqr"], 2),
+                    f"{row['bm_budget']}",
+                    _cell(row["bm_auc_majority_f1"], row["bm_auc_majority_f1_iqr"]),
+                    _cell(row["bm_auc_minority_f1"], row["bm_auc_minority_f1_iqr"]),
+                ]
+            )
+        title = f"strategy {strategy}, classifier {classifier}"
+        if fmt == "markdown":
+            lines = [
+                f"**{title}**",
+                "",
+                "| " + " | ".join(header) + " |",
+                "|" + "---|" * len(header),
+            ]
+            lines += ["| " + " | ".join(r) + " |" for r in body]
+        else:
+            widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
+            fmt_row = "  ".join(
+                f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths)
+            )
+            lines = [title, fmt_row.format(*header), fmt_row.format(*["-" * w for w in widths])]
+            lines += [fmt_row.format(*r) for r in body]
+        blocks.append("\n".join(lines))
+    note = (
+        "Cells: median ± interquartile range across seeds. AUC: trapezoidal area under the "
+        "F1 curve, one unit per round (F1 in [0, 1]). Time: total selection time. BM: "
+        "budget-matched, up to the largest round every run reached."
+    )
+    return "\n\n".join(blocks) + "\n\n" + note
+
+
+def write_report(path: str | Path, *, plots: bool = True, fmt: str = "text") -> dict[str, Any]:
+    """Write ``summary.csv``, ``summary.md`` and (optionally) the plots into ``path``.
+
+    Returns ``{"table": formatted table, "summary": DataFrame, "files": [written paths]}``.
+    """
+    results = _results(path)
+    rounds = load_rounds(results.path)
+    summary = summary_table(rounds)
+    files: list[Path] = []
+    if not summary.empty:
+        summary.to_csv(results.path / "summary.csv", index=False)
+        (results.path / "summary.md").write_text(format_table(summary, "markdown") + "\n")
+        files += [results.path / "summary.csv", results.path / "summary.md"]
+        if plots:
+            from skanchor.experiments.plots import plot_all
+
+            files += plot_all(rounds, results.path / "plots")
+    return {
+        "table": format_table(summary, fmt),
+        "summary": summary,
+        "files": files,
+        "rounds": rounds,
+    }

@@ -1,0 +1,282 @@
+"""Run a whole experiment into a results directory: the task, its vectors and its index
+once, then every run (method x strategy x classifier x seeds), each resumable.
+
+``run_experiment(ExperimentConfig(dataset="sms-spam", budget=400), "results/sms")`` is what
+``skanchor run --dataset sms-spam --budget 400 --out results/sms`` does before reporting;
+:func:`prepare` gives the task and its features for a loop of your own
+(:func:`skanchor.experiments.loop.simulate`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skanchor.experiments.config import ExperimentConfig, RunSpec
+from skanchor.experiments.features import TaskFeatures, featurise
+from skanchor.experiments.loaders import build_task
+from skanchor.experiments.loop import Protocol, simulate
+from skanchor.experiments.store import ResultsDir, ResultsDirError, package_versions
+from skanchor.experiments.tasks import Task
+
+__all__ = ["ExperimentResult", "default_cache_dir", "prepare", "run_experiment"]
+
+
+def default_cache_dir() -> Path:
+    """``$SKANCHOR_CACHE``, else ``$XDG_CACHE_HOME/skanchor`` (``~/.cache/skanchor``)."""
+    if os.environ.get("SKANCHOR_CACHE"):
+        return Path(os.environ["SKANCHOR_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "skanchor"
+
+
+@dataclass
+class ExperimentResult:
+    """Where the results are and how each run ended."""
+
+    path: Path
+    task: Task
+    statuses: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _say(log: Callable[[str], None] | None, message: str) -> None:
+    if log is not None:
+        log(message)
+
+
+def prepare(
+    config: ExperimentConfig,
+    *,
+    task: Task | None = None,
+    embedder: Any = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[Task, TaskFeatures]:
+    """Build the task, embed it and index its pool (what every run shares)."""
+    if task is None:
+        task = build_task(config.dataset, **config.task_options())
+    Protocol.from_config(config).check(task)
+    features = featurise(
+        task,
+        embedder if embedder is not None else config.embedder,
+        index=config.index,
+        index_params=config.index_params,
+        embedder_params=config.embedder_params,
+        batch_size=config.embed_batch_size,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    return task, features
+
+
+def _check_resume(results: ResultsDir, config: ExperimentConfig, task: Task) -> dict:
+    old = results.read_experiment()
+    old_identity = old.get("identity", {})
+    new_identity = config.identity()
+    diff = sorted(
+        k
+        for k in set(old_identity) | set(new_identity)
+        if old_identity.get(k) != new_identity.get(k)
+    )
+    if diff:
+        raise ResultsDirError(
+            f"cannot resume {results.path}: its experiment differs in "
+            + ", ".join(
+                f"{k} ({old_identity.get(k)!r} there, {new_identity.get(k)!r} now)"
+                for k in diff[:5]
+            )
+        )
+    if old.get("task", {}).get("fingerprint") != task.fingerprint():
+        raise ResultsDirError(
+            f"cannot resume {results.path}: the task's data differ from those it was run on"
+        )
+    return old
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    cache_dir: str | Path | bool | None = None,
+    task: Task | None = None,
+    embedder: Any = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> ExperimentResult:
+    """Run every run of ``config`` into ``out_dir`` (see :mod:`skanchor.experiments.store`).
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    out_dir : path
+        The results directory. If it already holds results, ``resume=True`` continues its
+        runs (complete ones are kept, interrupted ones go on from their last complete
+        round, new runs are added) and ``overwrite=True`` replaces them; otherwise it fails
+        before anything is computed or written.
+    cache_dir : path, False or None
+        Embedding cache folder; None uses ``out_dir/cache``, False disables caching.
+    task : Task, optional
+        A ready task instead of ``config.dataset`` (its name is recorded).
+    embedder : transformer, optional
+        Overrides ``config.embedder`` (e.g. a test featuriser).
+    progress : bool
+        Progress bars (stderr) for embedding, runs and rounds.
+    log : callable, optional
+        Receives one-line messages (None: silent).
+    """
+    results = ResultsDir(out_dir)
+    mode = results.check_writable(resume=resume, overwrite=overwrite)
+    protocol = Protocol.from_config(config)
+    if task is None:
+        _say(log, f"loading {config.dataset} ...")
+        task = build_task(config.dataset, **config.task_options())
+    protocol.check(task)
+    old = _check_resume(results, config, task) if mode == "resume" else None
+    if cache_dir is None:
+        cache_dir = results.path / "cache"
+    elif cache_dir is False:
+        cache_dir = None
+    runs = config.runs()
+
+    outcome = ExperimentResult(results.path, task)
+    with results.lock():
+        if mode == "overwrite":
+            results.clear()
+        known = list(dict.fromkeys([*(old or {}).get("runs", []), *(r.run_id for r in runs)]))
+        results.write_experiment(
+            {
+                "created": (old or {}).get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+                "command": sys.argv,
+                "identity": config.identity(),
+                "config": config.to_dict(),
+                "task": {
+                    "name": task.name,
+                    "fingerprint": task.fingerprint(),
+                    "minority": list(task.minority),
+                    "classes": list(task.classes),
+                    "counts": task.counts(),
+                    "params": task.params,
+                },
+                "runs": known,
+                "versions": package_versions(),
+            }
+        )
+        _say(log, task.summary())
+        runs, done = _pending(results, runs, protocol)
+        outcome.statuses.update(done)
+        if done:
+            _say(log, f"{len(done)} run(s) already finished, {len(runs)} to go")
+        if not runs:
+            return outcome
+        t0 = time.perf_counter()
+        _say(log, f"embedding {task.n_pool + task.test_texts.size:,} texts ({config.embedder}) ...")
+        features = featurise(
+            task,
+            embedder if embedder is not None else config.embedder,
+            index=config.index,
+            index_params=config.index_params,
+            embedder_params=config.embedder_params,
+            batch_size=config.embed_batch_size,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
+        outcome.timings.update(features.timings)
+        _say(
+            log,
+            f"vectors {features.vectors.shape}, {config.index} index over {task.n_pool:,} pool "
+            f"items ({time.perf_counter() - t0:.1f} s)",
+        )
+        outcome.statuses.update(
+            _run_all(runs, config, task, features, protocol, results, progress=progress, log=log)
+        )
+    return outcome
+
+
+def _pending(
+    results: ResultsDir, runs: list[RunSpec], protocol: Protocol
+) -> tuple[list[RunSpec], dict[str, str]]:
+    """The runs left to do, and the statuses of those already finished (complete, or stopped
+    at a time limit that is still in force)."""
+    todo, done = [], {}
+    for run in runs:
+        store = results.run(run.run_id)
+        if store.exists():
+            manifest = store.read_manifest()
+            status = manifest.get("status")
+            limit = protocol.time_limit
+            if status == "complete" or (
+                status == "time_limit"
+                and limit is not None
+                and manifest.get("elapsed", 0.0) >= limit
+            ):
+                done[run.run_id] = status
+                continue
+        todo.append(run)
+    return todo, done
+
+
+def _run_all(
+    runs: list[RunSpec],
+    config: ExperimentConfig,
+    task: Task,
+    features: TaskFeatures,
+    protocol: Protocol,
+    results: ResultsDir,
+    *,
+    progress: bool,
+    log: Callable[[str], None] | None,
+) -> dict[str, str]:
+    from tqdm.auto import tqdm
+
+    statuses: dict[str, str] = {}
+    bar_runs = tqdm(runs, desc="runs", unit="run", disable=not progress, leave=True)
+    for run in bar_runs:
+        bar_runs.set_postfix_str(run.run_id)
+        store = results.run(run.run_id)
+        bar_rounds = tqdm(
+            total=protocol.n_rounds + 1,
+            desc="rounds",
+            unit="round",
+            leave=False,
+            disable=not progress,
+        )
+        done = len(store.load_rounds(repair=False)) if store.exists() else 0
+        bar_rounds.update(min(done, protocol.n_rounds + 1))
+
+        def on_round(record: dict, bar: Any = bar_rounds) -> None:
+            bar.update(1)
+            bar.set_postfix(labels=record["n_labelled"], minF1=f"{record['minority_f1']:.2f}")
+
+        try:
+            records, status = simulate(
+                run,
+                task,
+                features,
+                protocol,
+                method_params=config.method_params.get(run.method),
+                strategy_params=config.strategy_params.get(run.strategy),
+                classifier_params=config.classifier_params.get(run.classifier),
+                store=store,
+                on_round=on_round,
+                progress=progress,
+            )
+        finally:
+            bar_rounds.close()
+        statuses[run.run_id] = status
+        last = records[-1] if records else None
+        if last is not None:
+            _say(
+                log,
+                f"{run.run_id}: {status}, {last['n_labelled']} labels, "
+                f"{last['n_minority_labelled']} minority, minority F1 {last['minority_f1']:.3f}",
+            )
+    bar_runs.close()
+    return statuses

