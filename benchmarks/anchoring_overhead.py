@@ -39,10 +39,7 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
-import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -55,7 +52,27 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
-DATA_VERSION = 1  # bump when make_pool changes: cache keys include it
+
+sys.path.insert(0, str(HERE))  # benchlib.py: the pool generator and index cache shared by
+# this script, compare.py, transformer_selection.py and the asv suite
+from benchlib import (  # noqa: E402
+    DATA_VERSION,
+    Timer,
+    code_fingerprint,
+    current_rss_bytes,
+    machine_info,
+    make_pool,
+    other_load,
+    peak_rss_bytes,
+    stats,
+)
+from benchlib import cache_key as _cache_key  # noqa: E402
+from benchlib import cpu_snapshot as _cpu_snapshot  # noqa: E402
+from benchlib import get_index as _get_index  # noqa: E402
+from benchlib import pool_spec as _pool_spec  # noqa: E402
+
+__all__ = ["DATA_VERSION", "current_rss_bytes", "make_pool"]
+
 
 PHASES = ("anchor_selection", "search", "aggregation")
 MICRO = (  # sub-steps timed outside select, on the same inputs
@@ -70,280 +87,40 @@ MICRO = (  # sub-steps timed outside select, on the same inputs
 )
 
 
-# ----------------------------------------------------------------------------------------------
-# Synthetic pool
-# ----------------------------------------------------------------------------------------------
-
-
-def _unit(a: np.ndarray) -> np.ndarray:
-    return a / np.linalg.norm(a, axis=-1, keepdims=True)
-
-
 def pool_spec(n: int, args: argparse.Namespace) -> dict:
-    n_minority = int(min(max(args.min_minority, round(args.minority_fraction * n)), n // 5))
-    return {
-        "n": n,
-        "dim": args.dim,
-        "seed": args.seed,
-        "n_clusters": args.clusters,
-        "n_minority_clusters": args.minority_clusters,
-        "n_minority": n_minority,
-        "subspace_dim": args.subspace,
-        "local_spread": args.local_spread,
-        "noise": args.noise,
-        "data_version": DATA_VERSION,
-    }
-
-
-def make_pool(spec: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded clustered unit-ish vectors (float32, (n, dim)) and labels (1 = minority).
-
-    Majority: ``n_clusters`` clusters around random unit centres with log-normal sizes.
-    Minority: a family of ``n_minority_clusters`` clusters whose centres share one direction
-    (pairwise centre cosine ~0.7). Each cluster spreads mostly in its own random
-    ``subspace_dim``-dimensional subspace (norm ~``local_spread``) plus isotropic noise (norm
-    ~``noise``), so neighbourhoods have a low intrinsic dimension as real embeddings do.
-    Rows are in random cluster order (ids are not grouped by cluster).
-    """
-    n, dim = spec["n"], spec["dim"]
-    ss = np.random.SeedSequence([spec["seed"], n, dim, spec["data_version"]])
-    rng = np.random.default_rng(ss)
-    n_maj_c, n_min_c = spec["n_clusters"], spec["n_minority_clusters"]
-    n_min = spec["n_minority"]
-    weights = rng.lognormal(0.0, 0.75, n_maj_c)
-    sizes = np.concatenate(
-        [
-            rng.multinomial(n - n_min, weights / weights.sum()),
-            rng.multinomial(n_min, np.full(n_min_c, 1.0 / n_min_c)),
-        ]
+    """The synthetic pool's parameters from this script's options (``benchlib.pool_spec``)."""
+    return _pool_spec(
+        n,
+        dim=args.dim,
+        seed=args.seed,
+        clusters=args.clusters,
+        minority_clusters=args.minority_clusters,
+        minority_fraction=args.minority_fraction,
+        min_minority=args.min_minority,
+        subspace=args.subspace,
+        local_spread=args.local_spread,
+        noise=args.noise,
     )
-    centres = _unit(rng.standard_normal((n_maj_c, dim)))
-    family = _unit(rng.standard_normal(dim))
-    minority_centres = _unit(family + 0.65 * _unit(rng.standard_normal((n_min_c, dim))))
-    centres = np.vstack([centres, minority_centres]).astype(np.float32)
-    cluster_label = np.r_[np.zeros(n_maj_c, np.int64), np.ones(n_min_c, np.int64)]
-
-    assign = rng.permutation(np.repeat(np.arange(n_maj_c + n_min_c), sizes))
-    order = np.argsort(assign, kind="stable")
-    bounds = np.r_[0, np.cumsum(sizes)]
-    r = spec["subspace_dim"]
-    X = np.empty((n, dim), dtype=np.float32)
-    for c, child in enumerate(ss.spawn(n_maj_c + n_min_c)):
-        rows = order[bounds[c] : bounds[c + 1]]
-        if not rows.size:
-            continue
-        crng = np.random.default_rng(child)
-        basis = crng.standard_normal((r, dim), dtype=np.float32) / np.float32(np.sqrt(dim))
-        z = crng.standard_normal((rows.size, r), dtype=np.float32)
-        z *= np.float32(spec["local_spread"] / np.sqrt(r))
-        noise = crng.standard_normal((rows.size, dim), dtype=np.float32)
-        noise *= np.float32(spec["noise"] / np.sqrt(dim))
-        X[rows] = centres[c] + z @ basis + noise
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    return X, cluster_label[assign]
-
-
-# ----------------------------------------------------------------------------------------------
-# Small helpers
-# ----------------------------------------------------------------------------------------------
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (ru_maxrss is KiB on Linux)."""
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def current_rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return -1
-
-
-def _cpu_snapshot() -> tuple[float, float, float]:
-    """(wall s, machine busy CPU s from /proc/stat, this process's own CPU s incl. children)."""
-    busy = float("nan")
-    try:
-        with open("/proc/stat") as fh:
-            f = [int(x) for x in fh.readline().split()[1:]]
-        busy = (sum(f) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait
-    except (OSError, ValueError, IndexError):
-        pass
-    t = os.times()
-    return time.perf_counter(), busy, t.user + t.system
-
-
-def other_load(before: tuple, after: tuple) -> float:
-    """Average number of cores kept busy by *other* processes between two snapshots."""
-    wall = after[0] - before[0]
-    return ((after[1] - before[1]) - (after[2] - before[2])) / wall if wall > 0 else float("nan")
-
-
-def stats(values) -> dict:
-    a = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
-    if not a.size:
-        return {"n": 0}
-    q1, med, q3 = np.percentile(a, [25, 50, 75])
-    return {
-        "n": int(a.size),
-        "median": float(med),
-        "q1": float(q1),
-        "q3": float(q3),
-        "iqr": float(q3 - q1),
-        "min": float(a.min()),
-        "max": float(a.max()),
-        "mean": float(a.mean()),
-    }
-
-
-class Timer:
-    """``with Timer() as t: ...`` -> ``t.s`` seconds, GC off inside."""
-
-    def __enter__(self):
-        self._gc = gc.isenabled()
-        gc.disable()
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.s = time.perf_counter() - self.t0
-        if self._gc:
-            gc.enable()
-        return False
 
 
 def cache_key(spec: dict, args: argparse.Namespace) -> str:
-    return (
-        f"hnsw_n{spec['n']}_d{spec['dim']}_M{args.M}_efc{args.ef_construction}"
-        f"_seed{spec['seed']}_c{spec['n_clusters']}_v{spec['data_version']}"
-    )
-
-
-def code_fingerprint() -> dict:
-    """sha1 of the skanchor sources measured (other engineers may be editing them)."""
-    import hashlib
-
-    out = {}
-    for f in sorted((ROOT / "skanchor").rglob("*.py")):
-        out[str(f.relative_to(ROOT))] = hashlib.sha1(f.read_bytes()).hexdigest()[:12]
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        head = ""
-    return {"git_head": head, "files": out}
-
-
-def machine_info() -> dict:
-    import hnswlib
-    import scipy
-    import sklearn
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        from importlib.metadata import version
-
-        hnsw_version = version("hnswlib")
-    except Exception:  # pragma: no cover
-        hnsw_version = getattr(hnswlib, "__version__", "?")
-    blas = []
-    try:
-        from threadpoolctl import threadpool_info
-
-        blas = [
-            {k: d.get(k) for k in ("internal_api", "num_threads", "version")}
-            for d in threadpool_info()
-        ]
-    except Exception:  # pragma: no cover
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "mem_total_bytes": mem,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "scipy": scipy.__version__,
-        "hnswlib": hnsw_version,
-        "threadpools": blas,
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# Index build / cache
-# ----------------------------------------------------------------------------------------------
+    return _cache_key(spec, args.M, args.ef_construction)
 
 
 def get_index(X: np.ndarray, spec: dict, args: argparse.Namespace, log) -> tuple:
     """The HNSWIndex over X: loaded from the cache, or built (and cached). Returns
     (index, build_info dict)."""
-    from skanchor.index import HNSWIndex
-
-    path = Path(args.cache_dir) / cache_key(spec, args)
-    info_file = path / "build_info.json"
-    if not args.no_cache and info_file.is_file():
-        with Timer() as t:
-            index = HNSWIndex.load(path)
-        info = json.loads(info_file.read_text())
-        info.update(cached=True, load_s=t.s, cache_path=str(path))
-        log(f"loaded cached index {path} in {t.s:.1f} s (built in {info['build_s']:.1f} s)")
-        return index, info
-    log(
-        f"building HNSW (N={spec['n']}, M={args.M}, ef_construction={args.ef_construction}, "
-        f"num_threads={args.build_threads}) ..."
+    return _get_index(
+        X,
+        spec,
+        cache_dir=args.cache_dir,
+        M=args.M,
+        ef_construction=args.ef_construction,
+        ef=args.main_ef,
+        build_threads=args.build_threads,
+        no_cache=args.no_cache,
+        log=log,
     )
-    with Timer() as t:
-        index = HNSWIndex(
-            dim=spec["dim"],
-            M=args.M,
-            ef_construction=args.ef_construction,
-            ef=args.main_ef,
-            num_threads=args.build_threads,
-            random_state=0,
-        ).add(X, ids=np.arange(len(X), dtype=np.int64))
-    info = {
-        "build_s": t.s,
-        "build_threads": args.build_threads,
-        "M": args.M,
-        "ef_construction": args.ef_construction,
-        "n": spec["n"],
-        "dim": spec["dim"],
-        "peak_rss_bytes_after_build": peak_rss_bytes(),
-        "built_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "spec": spec,
-    }
-    log(f"built in {t.s:.1f} s")
-    if not args.no_cache:
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        with Timer() as ts:
-            index.save(tmp)
-            (tmp / "build_info.json").write_text(json.dumps(info, indent=2))
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
-        log(f"saved to {path} in {ts.s:.1f} s")
-    info.update(cached=False, load_s=None, cache_path=str(path))
-    return index, info
 
 
 # ----------------------------------------------------------------------------------------------
