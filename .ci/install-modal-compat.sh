@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Install modAL-python 0.4.1 — the version pip picks when a project needs a modern skorch —
-# next to the environment's own modAL (0.4.2.x), for tests/test_integrations_modal.py to
-# run the adapter against it in a subprocess (PYTHONPATH=<dir>).
-#   target: $SKANCHOR_MODAL041, default .modal-compat/modal041 (relative to the repo root).
-# No dependencies are installed: modAL 0.4.1 uses the environment's numpy/scipy/
-# scikit-learn/pandas. Idempotent: does nothing when 0.4.1 is already there.
+# Install the modAL-python release that this environment does NOT have, so that the tests run
+# skanchor's modAL adapter against both releases in every environment:
+#   - environment has 0.4.2.x (its skorch==0.9.0 pin ignored) -> install 0.4.1
+#   - environment has 0.4.1 (what pip resolves beside skorch>=1.0, e.g. a fresh CI venv)
+#     or no modAL at all                                       -> install 0.4.2.1 / 0.4.1
+# into $SKANCHOR_MODAL_COMPAT/modal<digits> (default .modal-compat/modal041 or
+# .modal-compat/modal0421, relative to the repo root). tests/test_integrations_modal.py and
+# tests/test_models_modal.py import it in a subprocess with PYTHONPATH=<that folder>.
+# No dependencies are installed (--no-deps): both releases run on the environment's numpy,
+# scipy, scikit-learn and pandas, and neither imports skorch. Idempotent.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-target="${SKANCHOR_MODAL041:-.modal-compat/modal041}"
+root="${SKANCHOR_MODAL_COMPAT:-.modal-compat}"
 python="${PYTHON:-$(command -v python || command -v python3)}"
 
+installed="$("$python" -c 'import importlib.metadata as m; print(m.version("modAL-python"))' \
+    2>/dev/null || true)"
+case "$installed" in
+    0.4.1) want="0.4.2.1" ;;
+    *) want="0.4.1" ;;  # 0.4.2.x, or no modAL: the release pip picks beside a modern skorch
+esac
+target="$root/modal${want//./}"
+
 if [ -f "$target/modAL/__init__.py" ] \
-    && ls "$target" 2>/dev/null | grep -qix 'modal_python-0\.4\.1\.dist-info'; then
-    echo "modAL-python 0.4.1 already in $target"
+    && ls "$target" 2>/dev/null | grep -qix "modal_python-${want//./\\.}\.dist-info"; then
+    echo "modAL-python $want already in $target (environment: ${installed:-none})"
     exit 0
 fi
 
+rm -rf "$target"
 mkdir -p "$target"
-"$python" -m pip install --quiet --no-deps --upgrade --target "$target" modAL-python==0.4.1
-echo "modAL-python 0.4.1 installed in $target"
+"$python" -m pip install --quiet --no-deps --no-compile --target "$target" "modAL-python==$want"
+echo "modAL-python $want installed in $target (environment: ${installed:-none})"

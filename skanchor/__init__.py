@@ -40,6 +40,7 @@ _LAZY = {
     "EmbeddingCache": "skanchor.embed",
     "build_index": "skanchor.embed",
     "TransformerClassifier": "skanchor.models",
+    "IdsToTexts": "skanchor.models",
 }
 
 
@@ -64,6 +65,7 @@ __all__ = [
     "ExactIndex",
     "FullPool",
     "HNSWIndex",
+    "IdsToTexts",
     "PoolFilter",
     "RandomSubpool",
     "RowLookup",

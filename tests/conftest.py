@@ -73,7 +73,8 @@ def make_tiny_bert(path: Path, num_labels: int = 2, seed: int = 0) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     vocab = path / "vocab.txt"
     vocab.write_text("\n".join(dict.fromkeys(TINY_VOCAB)) + "\n")
-    BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True).save_pretrained(path)
+    # The vocabulary file as first positional argument: transformers 5 ignores ``vocab_file=``.
+    BertTokenizerFast(str(vocab), do_lower_case=True).save_pretrained(path)
     config = BertConfig(
         vocab_size=len(dict.fromkeys(TINY_VOCAB)),
         hidden_size=32,
@@ -92,7 +93,11 @@ def make_tiny_bert(path: Path, num_labels: int = 2, seed: int = 0) -> Path:
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of a tiny random BERT checkpoint with its tokenizer (no download)."""
     pytest.importorskip("transformers")
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    from transformers import AutoTokenizer
+
+    path = make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    assert AutoTokenizer.from_pretrained(path).tokenize("good movie") == ["good", "movie"]
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
-"""skanchor.integrations.modal against the real modAL.
+"""skanchor.integrations.modal against the real modAL, both releases in every environment.
 
-The environment's modAL (0.4.2.x) is tested in this process; modAL 0.4.1 — what pip picks
-when a project needs a modern skorch — in a subprocess, from the folder that
-``.ci/install-modal-compat.sh`` fills. Fixtures save and restore modAL's patched names, so
-each test sees modAL patched or unpatched as it asks, whatever ran before it.
+The environment's modAL is tested in this process: 0.4.1 where pip resolved it (beside
+skorch>=1.0, e.g. a fresh CI venv), 0.4.2.1 where it was installed without its skorch==0.9.0
+pin. The other release runs in a subprocess, from the folder that
+``.ci/install-modal-compat.sh`` fills (``.modal-compat/modal041`` or ``modal0421``). Fixtures
+save and restore modAL's patched names, so each test sees modAL patched or unpatched as it
+asks, whatever ran before it.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ def _remember_modal_names(monkeypatch: pytest.MonkeyPatch) -> None:
     for owner in skmodal._query_owners(base):
         monkeypatch.setattr(owner, "query", owner.__dict__["query"])
     for module in skmodal._modal_modules():
-        if callable(module.__dict__.get("check_X_y")):
-            monkeypatch.setattr(module, "check_X_y", module.__dict__["check_X_y"])
+        for name in skmodal._FUNCTION_SHIMS:  # check_X_y, data_vstack
+            if callable(module.__dict__.get(name)):
+                monkeypatch.setattr(module, name, module.__dict__[name])
 
 
 @pytest.fixture
@@ -70,9 +73,10 @@ def unpatched(monkeypatch: pytest.MonkeyPatch) -> None:
         if getattr(query, "__skanchor_patched__", False):
             monkeypatch.setattr(owner, "query", query.__wrapped__)
     for module in skmodal._modal_modules():
-        check = module.__dict__.get("check_X_y")
-        if getattr(check, "__skanchor_patched__", False):
-            monkeypatch.setattr(module, "check_X_y", check.__wrapped__)
+        for name in skmodal._FUNCTION_SHIMS:
+            func = module.__dict__.get(name)
+            if getattr(func, "__skanchor_patched__", False):
+                monkeypatch.setattr(module, name, func.__wrapped__)
     assert not is_patched()
 
 
@@ -173,8 +177,9 @@ def test_patch_modal_is_idempotent_and_keeps_signatures(unpatched):
         assert inspect.signature(query) == inspect.signature(query.__wrapped__)
         assert query.__doc__ == query.__wrapped__.__doc__
         assert query.__name__ == "query"
-    checks = [m.check_X_y for m in skmodal._modal_modules() if "check_X_y" in vars(m)]
-    assert checks and all(c.__skanchor_patched__ for c in checks)
+    for name in ("check_X_y", "data_vstack", "retrieve_rows"):
+        shims = [vars(m)[name] for m in skmodal._modal_modules() if name in vars(m)]
+        assert shims and all(f.__skanchor_patched__ for f in shims), name
 
 
 @pytest.mark.parametrize("shape", ["scored", "bare"])
@@ -281,6 +286,104 @@ def test_patched_committee(patched, data, shape):
         assert len(calls) == round_ + 1
         assert np.asarray(idx).shape == (2,)
         committee.teach(X[idx], y[idx])
+
+
+# --- pandas pools --------------------------------------------------------------------------------
+
+
+def _text_pool():
+    """A Series of texts with a non-contiguous index (as after dropping rows) and labels."""
+    pd = pytest.importorskip("pandas")
+    words = ["goal", "match", "team", "stock", "bank", "market"]
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words[:3] if i % 2 else words[3:], 4)) for i in range(60)]
+    labels = np.array([i % 2 for i in range(60)])
+    return pd.Series(texts, index=np.arange(60) * 10 + 7, name="text"), labels
+
+
+def _text_learner(texts, labels, strategy):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    seed = np.r_[0:3, 31:34]
+    return ActiveLearner(
+        make_pipeline(TfidfVectorizer(), LogisticRegression()),
+        query_strategy=strategy,
+        X_training=texts.iloc[seed],
+        y_training=labels[seed],
+    ), np.setdiff1d(np.arange(len(labels)), seed)
+
+
+def test_unpatched_modal_mishandles_a_series_pool(unpatched):
+    """0.4.1 rejects a Series pool; 0.4.2.x looks the positions up as index labels. Neither
+    can teach pandas rows (no Series branch in data_vstack, DataFrame.append is gone)."""
+    texts, labels = _text_pool()
+    learner, pool = _text_learner(texts, labels, modal_strategy(CountingStrategy("scored")))
+    with pytest.raises((TypeError, KeyError)):
+        learner.query(texts.iloc[pool], n_instances=2)
+    data_vstack = sys.modules["modAL.utils.data"].data_vstack  # what teach() stacks with
+    with pytest.raises(TypeError, match="not supported"):
+        data_vstack((texts.iloc[:2], texts.iloc[2:4]))
+    with pytest.raises(AttributeError, match="append"):  # DataFrame.append: gone in pandas 2
+        data_vstack((texts.iloc[:2].to_frame(), texts.iloc[2:4].to_frame()))
+
+
+def test_lazy_patch_serves_a_series_pool(unpatched):
+    """Patched from inside the first query (as AnchoredQueryStrategy does), modAL's own query,
+    already running, still takes the Series rows by position."""
+    texts, labels = _text_pool()
+
+    def lazy(classifier, X, n_instances=1):
+        patch_modal()
+        proba = classifier.predict_proba(X)
+        positions = np.argsort(proba.max(axis=1), kind="stable")[:n_instances]
+        return format_query_result(positions, 1 - proba.max(axis=1)[positions], classifier)
+
+    learner, pool = _text_learner(texts, labels, lazy)
+    X_pool = texts.iloc[pool]
+    for _ in range(2):  # modAL's query (patched inside), then the patched one
+        idx, rows = learner.query(X_pool, n_instances=3)
+        assert rows.index.equals(X_pool.index[idx])
+        learner.teach(rows, labels[pool[idx]])
+        X_pool, pool = X_pool.drop(rows.index), np.delete(pool, idx)
+    assert is_patched() and len(learner.X_training) == 12
+
+
+@pytest.mark.parametrize("frame", [False, True])
+def test_patched_loop_on_pandas_pools(patched, data, frame):
+    """A Series of texts (or a DataFrame of features) whose index is not 0..n-1: rows come
+    back by position and teach() grows a pandas training set."""
+    pd = pytest.importorskip("pandas")
+    if frame:
+        X, y = data
+        index = np.arange(len(y))[::-1] * 3
+        pool_data, labels = pd.DataFrame(X[:, :5], index=index), y
+        seed = _seed(y)
+        learner = ActiveLearner(
+            LogisticRegression(max_iter=1000),
+            query_strategy=CountingStrategy("scored"),
+            X_training=pool_data.iloc[seed],
+            y_training=labels[seed],
+        )
+        pool = np.setdiff1d(np.arange(len(y)), seed)
+    else:
+        pool_data, labels = _text_pool()
+        learner, pool = _text_learner(pool_data, labels, CountingStrategy("bare"))
+    X_pool = pool_data.iloc[pool]
+    n_start = len(learner.y_training)
+    for _ in range(3):
+        idx, rows = learner.query(X_pool, n_instances=4)
+        assert isinstance(rows, type(pool_data))
+        pd.testing.assert_index_equal(rows.index, X_pool.index[idx])  # positions, not labels
+        learner.teach(rows, labels[pool[idx]])
+        X_pool, pool = X_pool.drop(X_pool.index[idx]), np.delete(pool, idx)
+    assert isinstance(learner.X_training, type(pool_data))
+    assert len(learner.X_training) == len(learner.y_training) == n_start + 12
+    assert learner.score(pool_data.iloc[pool], labels[pool]) > 0.8
+    # mixed blocks: an array taught into a pandas training set, and the reverse
+    learner.teach(np.asarray(X_pool.iloc[:1]), labels[pool[:1]])
+    assert isinstance(learner.X_training, type(pool_data))
+    assert len(learner.X_training) == n_start + 13
 
 
 # --- format_query_result / modal_strategy -------------------------------------------------------
@@ -400,9 +503,10 @@ def test_adapter_never_imports_modal(tmp_path):
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_subprocess_env(), check=True)
 
 
-# --- modAL 0.4.1 ---------------------------------------------------------------------------------
+# --- the other modAL release, in a subprocess ---------------------------------------------------
 
-MODAL_041_SCRIPT = """
+OTHER_MODAL_SCRIPT = """
+import inspect
 import sys
 import warnings
 from pathlib import Path
@@ -413,7 +517,9 @@ import numpy as np
 warnings.filterwarnings("error", message="Query strategies should no longer")
 
 import modAL
+import sklearn.utils
 from modAL.models import ActiveLearner, Committee
+from modAL.models.base import BaseLearner
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -423,8 +529,11 @@ from skanchor.integrations.modal import (
 )
 
 target = Path(sys.argv[1]).resolve()
+expected = tuple(int(part) for part in sys.argv[2].split("."))
 assert Path(modAL.__file__).resolve().is_relative_to(target), modAL.__file__
-assert modal_version() == (0, 4, 1), modal_version()
+assert modal_version() == expected, modal_version()
+scored_protocol = expected >= (0, 4, 2)  # query unpacks (indices, scores), has return_metrics
+assert ("return_metrics" in inspect.signature(BaseLearner.query).parameters) == scored_protocol
 
 X, y = load_breast_cancer(return_X_y=True)
 X = StandardScaler().fit_transform(X)
@@ -448,17 +557,38 @@ def learner(strategy):
     return ActiveLearner(LogisticRegression(max_iter=1000), query_strategy=strategy,
                          X_training=X[seed], y_training=y[seed])
 
-# unpatched 0.4.1: strategies must return bare positions
+# --- unpatched: the shape this release expects, and its traps
 first = learner(least_confident)
 positions, scores = np.array([3, 1]), np.array([0.9, 0.8])
-assert format_query_result(positions, scores, first) is positions
+formatted = format_query_result(positions, scores, first)
+if scored_protocol:
+    assert formatted[0] is positions and formatted[1] is scores
+else:
+    assert formatted is positions
 assert format_query_result(positions, scores, object())[0] is positions
-assert modal_strategy(least_confident)(first, X, n_instances=2).shape == (2,)
 idx, rows = learner(modal_strategy(least_confident)).query(X, n_instances=3)
 assert np.asarray(idx).shape == (3,) and np.array_equal(rows, X[idx])
+if scored_protocol:  # a bare-index strategy runs twice; two bare indices collapse to one
+    del calls[:]
+    learner(bare).query(X, n_instances=3)
+    assert len(calls) == 2, calls
+    idx, _ = learner(bare).query(X, n_instances=2)
+    assert np.ndim(idx) == 0, idx
+else:  # (indices, scores) comes back as (indices, "instances"): the scores
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idx, rows = first.query(X, n_instances=3)
+    assert np.shape(rows) == (3,), np.shape(rows)
+if "force_all_finite" not in inspect.signature(sklearn.utils.check_X_y).parameters:
+    try:
+        first.teach(X[:2], y[:2])
+    except TypeError as exc:
+        assert "force_all_finite" in str(exc), exc
+    else:
+        raise AssertionError("unpatched teach worked on this scikit-learn: trap fixed?")
 assert not is_patched()
 
-# patching lazily inside the strategy: the first query still runs modAL's own query
+# --- patching lazily inside the strategy: the first query still runs modAL's own query
 lazy_learner = learner(lazy)
 for _ in range(2):
     idx, rows = lazy_learner.query(X, n_instances=3)
@@ -466,7 +596,7 @@ for _ in range(2):
 assert is_patched()
 assert patch_modal() is False
 
-# patched: both return shapes, one strategy call per query, teach works
+# --- patched: both return shapes, one strategy call per query, teach works
 for strategy in (least_confident, bare, modal_strategy(least_confident)):
     al = learner(strategy)
     pool = np.setdiff1d(np.arange(len(y)), seed)
@@ -481,6 +611,28 @@ for strategy in (least_confident, bare, modal_strategy(least_confident)):
     del calls[:]
     idx, rows = al.query(X, n_instances=2)
     assert np.asarray(idx).shape == (2,) and len(calls) == 1
+if scored_protocol:
+    idx, rows, metrics = learner(least_confident).query(X, n_instances=3, return_metrics=True)
+    assert np.asarray(idx).shape == (3,) and np.asarray(metrics).shape == (3,)
+
+# --- patched: a Series of texts with a non-contiguous index
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_pipeline
+
+texts = pd.Series([("goal match team " if i % 2 else "stock bank market ") + str(i)
+                   for i in range(40)], index=np.arange(40) * 10 + 7)
+labels = np.arange(40) % 2
+text_learner = ActiveLearner(make_pipeline(TfidfVectorizer(), LogisticRegression()),
+                             query_strategy=least_confident,
+                             X_training=texts.iloc[:4], y_training=labels[:4])
+X_pool, pool = texts.iloc[4:], np.arange(4, 40)
+for _ in range(2):
+    idx, rows = text_learner.query(X_pool, n_instances=3)
+    assert rows.index.equals(X_pool.index[idx]), (rows.index, idx)
+    text_learner.teach(rows, labels[pool[idx]])
+    X_pool, pool = X_pool.drop(X_pool.index[idx]), np.delete(pool, idx)
+assert isinstance(text_learner.X_training, pd.Series) and len(text_learner.X_training) == 10
 
 def first_rows(committee, X, n_instances=1):
     return np.arange(n_instances), np.ones(n_instances)
@@ -489,25 +641,50 @@ committee = Committee([learner(least_confident) for _ in range(2)], query_strate
 idx, rows = committee.query(X, n_instances=2)
 assert np.array_equal(idx, [0, 1]) and np.array_equal(rows, X[:2])
 committee.teach(X[idx], y[idx])
-print("modAL 0.4.1 OK")
+print(f"modAL {sys.argv[2]} OK")
 """
 
 
-def _modal_041_dir() -> Path:
-    path = Path(os.environ.get("SKANCHOR_MODAL041", ".modal-compat/modal041"))
-    return path if path.is_absolute() else REPO_ROOT / path
+def other_modal() -> tuple[str, Path]:
+    """The modAL release this environment lacks, and where the install script puts it.
+
+    0.4.1 beside 0.4.2.x, 0.4.2.1 beside 0.4.1, in ``$SKANCHOR_MODAL_COMPAT`` (default
+    ``.modal-compat`` in the repository) ``/modal041`` or ``/modal0421``.
+    """
+    version = "0.4.1" if (modal_version() or (0,)) >= (0, 4, 2) else "0.4.2.1"
+    root = Path(os.environ.get("SKANCHOR_MODAL_COMPAT", ".modal-compat"))
+    root = root if root.is_absolute() else REPO_ROOT / root
+    return version, root / ("modal" + version.replace(".", ""))
 
 
-def test_modal_041_in_subprocess(tmp_path):
-    target = _modal_041_dir()
+def other_modal_or_skip() -> tuple[str, Path]:
+    version, target = other_modal()
     if not (target / "modAL" / "__init__.py").is_file():
-        pytest.skip(f"modAL 0.4.1 is not installed in {target}: run {INSTALL_SCRIPT}")
-    result = subprocess.run(
-        [sys.executable, "-c", MODAL_041_SCRIPT, str(target)],
-        cwd=tmp_path,
+        pytest.skip(f"modAL {version} is not installed in {target}: run {INSTALL_SCRIPT}")
+    return version, target
+
+
+def run_with_modal(target: Path, code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python -c code *args`` with the modAL in ``target`` first on the path."""
+    return subprocess.run(
+        [sys.executable, "-c", code, str(target), *args],
+        cwd=cwd,
         env=_subprocess_env(target),
         capture_output=True,
         text=True,
     )
+
+
+def test_other_modal_release_in_subprocess(tmp_path):
+    version, target = other_modal_or_skip()
+    result = run_with_modal(target, OTHER_MODAL_SCRIPT, version, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "modAL 0.4.1 OK" in result.stdout
+    assert f"modAL {version} OK" in result.stdout
+
+
+def test_both_releases_are_covered():
+    """This process runs one release and the subprocess the other: never the same twice."""
+    here = modal_version()
+    version, _ = other_modal()
+    assert here is not None and tuple(int(p) for p in version.split(".")) != here
+    assert {here[:3], tuple(int(p) for p in version.split("."))[:3]} == {(0, 4, 1), (0, 4, 2)}

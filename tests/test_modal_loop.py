@@ -96,6 +96,39 @@ def test_active_learner_loop_with_raw_vectors():
     assert len(query.queries_) == 3
 
 
+def test_active_learner_loop_with_a_series_of_texts():
+    """Texts in a pandas Series (index = corpus ids, not positions) with a RowLookup: rows
+    come back by position and teach() grows a Series (the adapter's pandas shims)."""
+    pd = pytest.importorskip("pandas")
+    vectors, clusters = clustered(n=400, dim=16, n_clusters=4, seed=5)
+    words = np.array(["goal match team", "stock bank market", "film actor plot", "spam prize"])
+    corpus = [f"{words[c]} item{i}" for i, c in enumerate(clusters)]
+    y = (clusters == 3).astype(int)
+    initial = np.r_[np.flatnonzero(y == 1)[:3], np.flatnonzero(y == 0)[:12]]
+    pool = np.setdiff1d(np.arange(len(y)), initial)
+    series = pd.Series(corpus, index=np.arange(len(y)) + 1000)
+    query = AnchoredQueryStrategy(
+        AnchorSubpool(HNSWIndex().add(vectors), max_size=50, random_state=0),
+        lookup=RowLookup().fit(corpus),
+        random_state=0,
+    )
+    learner = modal_models.ActiveLearner(
+        estimator=make_pipeline(TfidfVectorizer(), LogisticRegression()),
+        query_strategy=query,
+        X_training=series.iloc[initial],
+        y_training=y[initial],
+    )
+    X_pool = series.iloc[pool]
+    for _ in range(3):
+        positions, rows = learner.query(X_pool, n_instances=4)
+        assert rows.index.tolist() == (pool[positions] + 1000).tolist()
+        assert query.queries_[-1]["selected_ids"].tolist() == pool[positions].tolist()
+        learner.teach(rows, y[pool[positions]])
+        X_pool, pool = X_pool.drop(rows.index), np.delete(pool, positions)
+    assert isinstance(learner.X_training, pd.Series) and len(learner.X_training) == 27
+    assert len(query.queries_) == 3
+
+
 @pytest.fixture(scope="module")
 def newsgroups_space(shared_data):
     """20 Newsgroups, sci.space one-vs-rest, downsampled to 1% of the pool (App. B.2 style),

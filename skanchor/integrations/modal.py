@@ -25,12 +25,21 @@ place:
      ``BaseCommittee.query``, whose 0.4.2.x signature also takes ``return_metrics`` as the
      second *positional* argument.
 
+3. **pandas pools** (a ``Series`` of texts is the natural pool of a text classifier).
+   ``query`` retrieves the selected rows with ``X_pool[indices]``: on a ``Series`` that is a
+   *label* lookup (wrong rows or ``KeyError`` once rows have been dropped; 0.4.1 rejects
+   Series outright), while strategies return *positions*. ``teach`` stacks the training
+   data with ``data_vstack``, which rejects a ``Series`` and calls ``DataFrame.append``,
+   removed in pandas 2.
+
 What this module provides:
 
 - :func:`modal_version` — the installed ``modAL-python`` version as a tuple, or ``None``.
 - :func:`patch_modal` — patches the imported modAL in place, once (idempotent, thread-safe):
-  the ``check_X_y`` name in the modAL modules that use it becomes a shim that forwards
-  ``force_all_finite=`` as ``ensure_all_finite=`` when scikit-learn has the new name, and
+  in the modAL modules that use them, ``check_X_y`` becomes a shim that forwards
+  ``force_all_finite=`` as ``ensure_all_finite=`` when scikit-learn has the new name,
+  ``data_vstack`` stacks pandas ``Series``/``DataFrame`` blocks with ``pd.concat`` and
+  ``retrieve_rows`` takes pandas rows by position (other data go to modAL's own functions);
   ``query`` of ``BaseLearner`` / ``BaseCommittee`` becomes a version that calls the query
   strategy exactly **once** and accepts either ``(indices, scores)`` or bare indices. The
   patched ``query`` keeps the installed modAL's signature and docstring and its return
@@ -194,6 +203,55 @@ def _make_check_X_y(original: Callable[..., Any]) -> Callable[..., Any]:
     return check_X_y
 
 
+# --- data_vstack: pandas blocks -----------------------------------------------------------------
+
+
+def _is_pandas(value: Any) -> bool:
+    """A pandas Series or DataFrame (pandas is never imported here)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(value, (pd.Series, pd.DataFrame))
+
+
+def _make_data_vstack(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def data_vstack(blocks: Any) -> Any:
+        blocks = list(blocks)
+        if not blocks or not _is_pandas(blocks[0]):
+            return original(blocks)
+        import pandas as pd
+
+        first = blocks[0]
+        if isinstance(first, pd.Series):
+            parts = [
+                b if _is_pandas(b) else pd.Series(np.asarray(b), name=first.name) for b in blocks
+            ]
+        else:
+            parts = [b if _is_pandas(b) else pd.DataFrame(b, columns=first.columns) for b in blocks]
+        return pd.concat(parts)
+
+    setattr(data_vstack, _MARK, True)
+    return data_vstack
+
+
+def _retrieve_rows(retrieve_rows: Callable[[Any, Any], Any], X: Any, indices: Any) -> Any:
+    """Rows ``indices`` (positions) of ``X``: ``.iloc`` for pandas, modAL's function otherwise."""
+    if _is_pandas(X):
+        return X.iloc[indices]
+    return retrieve_rows(X, indices)
+
+
+def _make_retrieve_rows(original: Callable[..., Any]) -> Callable[..., Any]:
+    """modAL's ``retrieve_rows``, by position for pandas. Replaced in modAL's module namespaces,
+    it also serves an unpatched ``query`` that is already running (lazy patching)."""
+
+    @functools.wraps(original)
+    def retrieve_rows(X: Any, I: Any) -> Any:  # noqa: E741 - modAL's argument name
+        return _retrieve_rows(original, X, I)
+
+    setattr(retrieve_rows, _MARK, True)
+    return retrieve_rows
+
+
 # --- query: call the strategy once, accept both return shapes --------------------------------
 
 
@@ -269,7 +327,7 @@ def _make_query(
         finally:
             _active_query.reset(token)
         indices, metrics = _split_strategy_result(result)
-        rows = retrieve_rows(X_pool, indices)
+        rows = _retrieve_rows(retrieve_rows, X_pool, indices)
         if has_metrics and arguments["return_metrics"]:
             if metrics is None:
                 warnings.warn(
@@ -283,18 +341,30 @@ def _make_query(
     return query
 
 
+# Module-level functions that modAL imports by name into its modules, and their shims.
+_FUNCTION_SHIMS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    "check_X_y": _make_check_X_y,
+    "data_vstack": _make_data_vstack,
+    "retrieve_rows": _make_retrieve_rows,
+}
+
+
 def patch_modal() -> bool:
     """Patch the installed modAL in place so that its active-learning loop works; idempotent.
 
     * ``check_X_y`` in each imported modAL module that uses it is replaced by a shim that
       forwards ``force_all_finite=`` as ``ensure_all_finite=`` when scikit-learn has the new
       name (>= 1.6; required >= 1.8); every other argument is passed through unchanged.
+    * ``data_vstack`` (how ``teach`` grows the training data) stacks pandas ``Series`` /
+      ``DataFrame`` blocks with ``pd.concat``, and ``retrieve_rows`` takes pandas rows by
+      position (``.iloc``); other data go to modAL's own functions.
     * ``query`` of ``BaseLearner`` and ``BaseCommittee`` (so ``ActiveLearner``,
       ``BayesianOptimizer``, ``Committee``, ``CommitteeRegressor``, ...) is replaced by one
       that calls ``query_strategy`` exactly once, accepts ``(indices, scores)`` or bare
-      indices, and returns ``(indices, X_pool rows)`` — or ``(indices, rows, scores)`` when
-      called with ``return_metrics=True`` on a modAL that has that argument (0.4.2.x).
-      Signature and docstring stay those of the installed modAL.
+      indices, and returns ``(indices, X_pool rows)`` (pandas rows by position, ``.iloc``)
+      — or ``(indices, rows, scores)`` when called with ``return_metrics=True`` on a modAL
+      that has that argument (0.4.2.x). Signature and docstring stay those of the installed
+      modAL.
 
     Returns:
         True if this call patched anything, False if everything was already patched.
@@ -307,12 +377,14 @@ def patch_modal() -> bool:
             return False
         base = _import_modal()
         retrieve_rows = importlib.import_module("modAL.utils.data").retrieve_rows
+        retrieve_rows = getattr(retrieve_rows, "__wrapped__", retrieve_rows)
         changed = False
         for module in _modal_modules():
-            check = module.__dict__.get("check_X_y")
-            if callable(check) and not _is_marked(check):
-                module.check_X_y = _make_check_X_y(check)
-                changed = True
+            for name, make in _FUNCTION_SHIMS.items():
+                func = module.__dict__.get(name)
+                if callable(func) and not _is_marked(func):
+                    setattr(module, name, make(func))
+                    changed = True
         for owner in _query_owners(base):
             original = owner.__dict__["query"]
             if _is_marked(original):
@@ -359,9 +431,10 @@ def _remember_state(base: ModuleType) -> bool:
     global _last_state
     items = [(owner, "query", owner.__dict__["query"]) for owner in _query_owners(base)]
     items += [
-        (module, "check_X_y", module.__dict__["check_X_y"])
+        (module, name, module.__dict__[name])
         for module in _modal_modules()
-        if callable(module.__dict__.get("check_X_y"))
+        for name in _FUNCTION_SHIMS
+        if callable(module.__dict__.get(name))
     ]
     done = all(_is_marked(func) for _, _, func in items)
     _last_state = (len(sys.modules), base, tuple(items)) if done else None
