@@ -657,7 +657,7 @@ class EmbeddingCache:
     def __init__(self, path: str | os.PathLike):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a directory path, got {_describe(path)}")
-        path = Path(path)
+        path = Path(path).expanduser()
         if path.exists() and not path.is_dir():
             raise ValueError(f"path={str(path)!r} exists and is not a directory")
         self.path = path

@@ -559,3 +559,8 @@ def test_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_cache_path_expands_user(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert EmbeddingCache("~/emb").path == tmp_path / "emb"
