@@ -410,7 +410,12 @@ class TransformerClassifier(NeuralNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds the head initialisation and dropout (torch's global RNG, forked for the duration
         of ``fit`` so the caller's state is left untouched) and, separately, the order of the
-        training batches. An int makes two fits identical on CPU.
+        training batches (unless ``data_random_state`` is given). An int makes two fits
+        identical on CPU.
+    data_random_state : int, RandomState instance or None, default=None
+        Seeds the order of the training batches alone, so that model initialisation and data
+        order can vary independently (the paper's separate seeds, App. A.3). None: the order is
+        drawn from ``random_state``.
     module, criterion, optimizer, lr, max_epochs, batch_size, train_split, classes, device, \
 verbose, callbacks, **kwargs
         skorch's parameters, with the paper's defaults: ``module=SequenceClassificationModule``
@@ -459,6 +464,7 @@ verbose, callbacks, **kwargs
         patience: int | None = 10,
         min_delta: float = 1e-5,
         random_state: Any = None,
+        data_random_state: Any = None,
         module: type[nn.Module] = SequenceClassificationModule,
         criterion: Any = nn.CrossEntropyLoss,
         optimizer: Any = torch.optim.AdamW,
@@ -492,6 +498,7 @@ verbose, callbacks, **kwargs
         self.patience = patience
         self.min_delta = min_delta
         self.random_state = random_state
+        self.data_random_state = data_random_state
 
     # -- callbacks: the paper's model selection ------------------------------------------
     @property
@@ -681,18 +688,28 @@ verbose, callbacks, **kwargs
     # -- fit ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _seeded(self) -> Iterator[None]:
-        """Fork torch's RNG and seed it (init, dropout) and the batch order from random_state."""
-        if self.random_state is None:
+        """Fork torch's RNG and seed it (init, dropout) and the batch order from random_state
+        (the order from data_random_state when given)."""
+        model_seed = data_seed = None
+        if self.random_state is not None:
+            rng = check_random_state(self.random_state)
+            model_seed, data_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
+        if self.data_random_state is not None:
+            data_rng = check_random_state(self.data_random_state)
+            data_seed = int(data_rng.randint(np.iinfo(np.int32).max))
+        if model_seed is None and data_seed is None:
             self.data_generator_ = None
             yield
             return
-        rng = check_random_state(self.random_state)
-        model_seed, data_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
         on_cuda = torch.cuda.is_available() and str(self.device).startswith("cuda")
         devices = list(range(torch.cuda.device_count())) if on_cuda else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(model_seed)
-            self.data_generator_ = torch.Generator().manual_seed(data_seed)
+        with torch.random.fork_rng(devices=devices, enabled=model_seed is not None):
+            if model_seed is not None:
+                torch.manual_seed(model_seed)
+            if data_seed is not None:
+                self.data_generator_ = torch.Generator().manual_seed(data_seed)
+            else:
+                self.data_generator_ = None
             try:
                 yield
             finally:

@@ -490,6 +490,19 @@ def test_reproducible_with_random_state(tiny_bert):
     assert not np.array_equal(a, c)  # new head (3 classes, checkpoint has 2) and order
 
 
+def test_data_random_state_seeds_the_batch_order_alone(tiny_bert):
+    """App. A.3: model initialisation and data order come from separate seeds."""
+
+    def proba(**seeds):
+        clf = make_clf(tiny_bert, lr=3e-3, batch_size=4, max_epochs=2, min_steps=None, **seeds)
+        return clf.fit(TEXTS, LABELS).predict_proba(TEXTS)
+
+    base = proba(random_state=0, data_random_state=0)
+    np.testing.assert_array_equal(base, proba(random_state=0, data_random_state=0))
+    assert not np.array_equal(base, proba(random_state=0, data_random_state=1))  # order only
+    assert not np.array_equal(base, proba(random_state=1, data_random_state=0))  # init only
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 

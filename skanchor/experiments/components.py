@@ -186,9 +186,9 @@ def _transformer(
 ) -> Any:
     """``TransformerClassifier`` with the paper's training protocol (App. A.2).
 
-    Its one ``random_state`` seeds both the head initialisation and the batch order, so it
-    gets a seed mixed from the run's model and data streams (changing either changes both);
-    a ``data_random_state`` parameter, if the class gains one, gets the data stream alone.
+    ``random_state`` (head initialisation, dropout) gets the run's model stream and
+    ``data_random_state`` (batch order) its data stream, as App. A.3 asks; with an older
+    class that lacks ``data_random_state`` one seed mixed from both is used instead.
     Model selection uses the task's minority classes; ``checkpoint`` defaults to the
     packaged all-MiniLM-L6-v2 (offline; the paper fine-tunes BERT-base and others).
     """
