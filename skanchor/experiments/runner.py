@@ -62,7 +62,14 @@ def prepare(
     if task is None:
         task = build_task(config.dataset, **config.task_options())
     Protocol.from_config(config).check(task)
-    features = featurise(
+    return task, _featurise(config, task, embedder, cache_dir, progress)
+
+
+def _featurise(
+    config: ExperimentConfig, task: Task, embedder: Any, cache_dir: Any, progress: bool
+) -> TaskFeatures:
+    """Embed the task and index its pool as ``config`` says (``embedder`` overrides it)."""
+    return featurise(
         task,
         embedder if embedder is not None else config.embedder,
         index=config.index,
@@ -72,7 +79,6 @@ def prepare(
         cache_dir=cache_dir,
         progress=progress,
     )
-    return task, features
 
 
 def _check_resume(results: ResultsDir, config: ExperimentConfig, task: Task) -> dict:
@@ -178,16 +184,7 @@ def run_experiment(
             return outcome
         t0 = time.perf_counter()
         _say(log, f"embedding {task.n_pool + task.test_texts.size:,} texts ({config.embedder}) ...")
-        features = featurise(
-            task,
-            embedder if embedder is not None else config.embedder,
-            index=config.index,
-            index_params=config.index_params,
-            embedder_params=config.embedder_params,
-            batch_size=config.embed_batch_size,
-            cache_dir=cache_dir,
-            progress=progress,
-        )
+        features = _featurise(config, task, embedder, cache_dir, progress)
         outcome.timings.update(features.timings)
         _say(
             log,
