@@ -113,7 +113,6 @@ def _grid(items: list[str]) -> dict[str, list[int]]:
 def _add_experiment_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     """Options shared by ``run`` and ``demo``; unset options keep the file's/preset's value."""
     from skanchor.experiments.components import CLASSIFIERS, METHODS
-    from skanchor.experiments.features import INDEXES
     from skanchor.experiments.loaders import DATASETS, TASKS
     from skanchor.strategies import STRATEGIES
 
@@ -233,9 +232,11 @@ def _add_experiment_options(parser: argparse.ArgumentParser, defaults: dict) -> 
     )
     feat.add_argument(
         "--index",
-        choices=list(INDEXES),
         default=S,
-        help=f"hnsw: the paper's HNSW (M=64, ef=200); exact: brute force{d('index')}",
+        metavar="BACKEND",
+        help="hnsw: the paper's HNSW (M=64, ef=200); exact: brute force; milvus: a temporary "
+        "Milvus Lite database; PATH.db: a Milvus Lite database; http://HOST:19530[#COLLECTION]:"
+        f" a Milvus server (needs skanchor[milvus]){d('index')}",
     )
     feat.add_argument(
         "--cache-dir",

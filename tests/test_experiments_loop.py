@@ -182,8 +182,9 @@ def test_config_names_and_values_are_validated():
         ValueError, match="unknown classifier 'svm'; valid names: logreg, transformer"
     ):
         ExperimentConfig(classifiers=["svm"])
-    with pytest.raises(ValueError, match="unknown index 'faiss'; valid names: hnsw, exact"):
+    with pytest.raises(ValueError, match=r"index='faiss' is not a backend \(exact, hnsw, milvus\)"):
         ExperimentConfig(index="faiss")
+    assert ExperimentConfig(index="http://milvus:19530#pool").index == "http://milvus:19530#pool"
     with pytest.raises(ValueError, match="budget=110 is smaller than one round"):
         ExperimentConfig(budget=110)
     with pytest.raises(ValueError, match="unknown configuration key 'budjet'"):

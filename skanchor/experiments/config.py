@@ -33,8 +33,9 @@ from skanchor.experiments.components import (
     get_classifier,
     get_method,
 )
-from skanchor.experiments.features import DEFAULT_EMBEDDER, INDEXES
+from skanchor.experiments.features import DEFAULT_EMBEDDER
 from skanchor.experiments.seeds import Seeds, seed_grid
+from skanchor.index import make_index as index_from_spec
 
 __all__ = ["ExperimentConfig", "RunSpec", "flatten_sections", "load_config_file", "parse_duration"]
 
@@ -192,8 +193,7 @@ class ExperimentConfig:
         self.time_limit = parse_duration(self.time_limit)
         if not isinstance(self.embedder_params, dict) or not isinstance(self.index_params, dict):
             raise ValueError("embedder_params and index_params must be tables {param: value}")
-        if self.index not in INDEXES:
-            raise ValueError(f"unknown index {self.index!r}; valid names: {', '.join(INDEXES)}")
+        index_from_spec(self.index)  # a name or a Milvus URI; raises a ValueError naming it
         self.methods = [get_method(m).name for m in _names(self.methods, "methods")]
         self.strategies = [check_strategy(s) for s in _names(self.strategies, "strategies")]
         self.classifiers = [get_classifier(c).name for c in _names(self.classifiers, "classifiers")]

