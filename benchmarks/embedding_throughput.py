@@ -42,7 +42,6 @@ import gc
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -171,29 +170,11 @@ def timed(fn):
 
 
 def machine_info(threads: int) -> dict:
-    import sentence_transformers
-    import torch
-    import transformers
+    """benchlib's machine description (CPU, memory, versions, BLAS) plus torch's threads."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchlib import machine_info as common_info
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": threads,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "sentence_transformers": sentence_transformers.__version__,
-    }
+    return {**common_info(), "torch_threads": threads}
 
 
 def run(args: argparse.Namespace, log) -> dict:
