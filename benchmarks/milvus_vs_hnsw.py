@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import machine_info  # benchmarks/ is sys.path[0] when run as a script
 
 from skanchor.index import ExactIndex, HNSWIndex, MilvusIndex
 
@@ -131,12 +131,8 @@ def report(args, rows, load_before):
             json.dumps(
                 {
                     "params": vars(args) | {"out": str(args.out)},
-                    "machine": {
-                        "cpus": os.cpu_count(),
-                        "platform": platform.platform(),
-                        "loadavg_before": load_before,
-                        "loadavg_after": load_after,
-                    },
+                    "machine": machine_info()
+                    | {"loadavg_before": load_before, "loadavg_after": load_after},
                     "rows": [
                         dict(
                             zip(

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import machine_info  # benchmarks/ is sys.path[0] when run as a script
 
 
 def corpus(n: int, seed: int = 0) -> list[str]:
@@ -97,12 +97,8 @@ def main() -> None:
             json.dumps(
                 {
                     "params": vars(args) | {"out": str(args.out)},
-                    "machine": {
-                        "cpus": os.cpu_count(),
-                        "platform": platform.platform(),
-                        "loadavg_before": load_before,
-                        "loadavg_after": load_after,
-                    },
+                    "machine": machine_info()
+                    | {"loadavg_before": load_before, "loadavg_after": load_after},
                     "max_abs_diff": max_diff,
                     "rows": [
                         {
