@@ -6,7 +6,8 @@
 a pandas Series of ``str``), so it works on its own, as the last step of a scikit-learn
 ``Pipeline`` and as modAL's ``ActiveLearner(estimator=...)``. It exposes ``predict_proba``
 and ``represent(X)``, the penultimate representation that BADGE and FT-BERTKM use
-(:class:`skanchor.strategies.SupportsRepresentation`).
+(:class:`skanchor.strategies.SupportsRepresentation`), and both from one forward pass
+(``predict_proba_and_represent``, which BADGE calls).
 
 Its defaults are the training protocol of the AnchorAL paper (Lesci & Vlachos, 2024,
 App. A.2): every ``fit`` starts again from the pretrained checkpoint (so each modAL ``teach``
@@ -762,17 +763,33 @@ verbose, callbacks, **kwargs
         logits (``logits == h @ W.T + b``). Used by BADGE and FT-BERTKM
         (:class:`skanchor.strategies.SupportsRepresentation`).
         """
+        return self._infer_with_representation(X, proba=False)[1]
+
+    def predict_proba_and_represent(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict_proba(X), represent(X))`` from one forward pass over ``X``.
+
+        BADGE needs both; one pass halves its inference cost on a subpool
+        (:class:`skanchor.strategies.SupportsJointRepresentation`).
+        """
+        return self._infer_with_representation(X, proba=True)
+
+    def _infer_with_representation(
+        self, X: Any, proba: bool
+    ) -> tuple[np.ndarray | None, np.ndarray]:
         self.check_is_fitted()
         texts = check_texts(X, "X")
         self._set_training(False)
-        out = []
+        nonlin = self._get_predict_nonlinearity()
+        probas, reps = [], []
         with torch.no_grad():
             for batch in self.get_iterator(self.get_dataset(texts), training=False):
                 Xi, _ = unpack_data(batch)
                 inputs = to_tensor(Xi, device=self.device)
-                _, h = self.module_.forward_with_representation(**inputs)
-                out.append(to_numpy(h).astype(np.float32, copy=False))
-        return np.concatenate(out)
+                logits, h = self.module_.forward_with_representation(**inputs)
+                if proba:
+                    probas.append(to_numpy(nonlin(logits)))
+                reps.append(to_numpy(h).astype(np.float32, copy=False))
+        return (np.concatenate(probas) if proba else None), np.concatenate(reps)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

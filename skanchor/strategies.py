@@ -59,6 +59,7 @@ from skanchor._validation import check_n_instances
 __all__ = [
     "STRATEGIES",
     "QueryStrategy",
+    "SupportsJointRepresentation",
     "SupportsRepresentation",
     "badge_sampling",
     "entropy_sampling",
@@ -88,6 +89,21 @@ class SupportsRepresentation(Protocol):
 
     def represent(self, X: Any) -> np.ndarray:
         """Return the ``(n_items, dim)`` representation of ``X``."""
+        ...
+
+
+@runtime_checkable
+class SupportsJointRepresentation(Protocol):
+    """A classifier that returns probabilities and representation from one forward pass.
+
+    BADGE needs both ``predict_proba(X)`` and ``represent(X)``; a neural classifier that
+    implements ``predict_proba_and_represent(X) -> (proba, representation)`` (as
+    :class:`skanchor.models.TransformerClassifier` does) is run once over the items instead of
+    twice. Directly, inside a modAL learner, or as the last step of a Pipeline.
+    """
+
+    def predict_proba_and_represent(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(predict_proba(X), represent(X))``."""
         ...
 
 
@@ -146,7 +162,11 @@ def _predict_proba(classifier: Any, X: Any, n: int, strategy: str) -> np.ndarray
         if isinstance(inner, Pipeline):
             name += f" ending in {type(inner.steps[-1][1]).__name__}"
         raise TypeError(f"{strategy} needs a classifier with predict_proba; {name} has none")
-    proba = classifier.predict_proba(X)
+    return _check_proba(classifier.predict_proba(X), inner, n)
+
+
+def _check_proba(proba: Any, inner: Any, n: int) -> np.ndarray:
+    """``proba`` as a finite, non-negative ``(n, n_classes)`` float64 array."""
     if sp.issparse(proba):
         proba = proba.toarray()
     proba = np.asarray(proba, dtype=np.float64)
@@ -214,7 +234,13 @@ def _representation(
     classifier: Any, X: Any, n: int, *, accept_sparse: bool, strategy: str | None
 ) -> np.ndarray | sp.csr_matrix:
     H = _represent(classifier, X, strategy)
-    source = type(_unwrap_learner(classifier)).__name__
+    return _check_representation(H, type(_unwrap_learner(classifier)).__name__, n, accept_sparse)
+
+
+def _check_representation(
+    H: Any, source: str, n: int, accept_sparse: bool
+) -> np.ndarray | sp.csr_matrix:
+    """``H`` as a finite ``(n, dim)`` float matrix (CSR kept when ``accept_sparse``)."""
     if sp.issparse(H):
         H = sp.csr_matrix(H)
         if H.dtype not in (np.float32, np.float64):
@@ -234,6 +260,35 @@ def _representation(
     if not finite:
         raise ValueError(f"the representation of X (from {source}) contains NaN or inf")
     return H
+
+
+def _joint_pass(estimator: Any, X: Any) -> tuple[Any, Any] | None:
+    """``predict_proba_and_represent(X)`` of the model, or of a Pipeline's last step; None
+    when the model has no such method."""
+    estimator = _unwrap_learner(estimator)
+    if callable(getattr(estimator, "predict_proba_and_represent", None)):
+        return estimator.predict_proba_and_represent(X)
+    if isinstance(estimator, Pipeline) and not _has_represent(estimator):
+        last = estimator.steps[-1][1]
+        if callable(getattr(_unwrap_learner(last), "predict_proba_and_represent", None)):
+            Xt = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
+            return _joint_pass(last, Xt)
+    return None
+
+
+def _proba_and_representation(
+    classifier: Any, X: Any, n: int, strategy: str
+) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix]:
+    """Probabilities and representation, from one forward pass when the model offers it."""
+    joint = _joint_pass(classifier, X)
+    if joint is None:
+        proba = _predict_proba(classifier, X, n, strategy)
+        return proba, _representation(classifier, X, n, accept_sparse=True, strategy=strategy)
+    inner = _unwrap_learner(classifier)
+    proba, H = joint
+    return _check_proba(proba, inner, n), _check_representation(
+        H, type(inner).__name__, n, accept_sparse=True
+    )
 
 
 def get_representation(classifier: Any, X: Any, *, accept_sparse: bool = False) -> Any:
@@ -401,8 +456,10 @@ def badge_sampling(
     """BADGE (Ash et al., 2020): k-means++ seeding on gradient embeddings.
 
     The gradient embeddings (:func:`gradient_embedding`) of ``predict_proba`` and
-    :func:`get_representation` are seeded with ``sklearn.cluster.kmeans_plusplus``, so the
-    batch is both uncertain (long gradients) and diverse. ``n_local_trials=1`` is plain D²
+    :func:`get_representation` (one forward pass for a
+    :class:`SupportsJointRepresentation` model) are seeded with
+    ``sklearn.cluster.kmeans_plusplus``, so the batch is both uncertain (long gradients) and
+    diverse. ``n_local_trials=1`` is plain D²
     sampling as in BADGE; ``None`` is scikit-learn's greedy variant. Unlike the original
     code, the first centre is drawn at random (scikit-learn), not the largest gradient.
 
@@ -418,8 +475,7 @@ def badge_sampling(
     """
     n = _n_items(X)
     n_instances = check_n_instances(n_instances, n)
-    proba = _predict_proba(classifier, X, n, "badge_sampling")
-    H = _representation(classifier, X, n, accept_sparse=True, strategy="badge_sampling")
+    proba, H = _proba_and_representation(classifier, X, n, "badge_sampling")
     G = gradient_embedding(proba, H)
     norms = np.sqrt(row_norms(G, squared=True).astype(np.float64))
     if not norms.any():

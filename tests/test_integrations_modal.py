@@ -39,7 +39,7 @@ from modAL.models import ActiveLearner, Committee  # noqa: E402
 from modAL.models.base import BaseCommittee, BaseLearner  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-INSTALL_SCRIPT = ".ci/install-modal-compat.sh"
+INSTALL_SCRIPT = ".ci/install-compat.sh"
 
 
 # --- fixtures ---------------------------------------------------------------------------------

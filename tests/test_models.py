@@ -34,7 +34,12 @@ from skanchor.models import (  # noqa: E402
     check_texts,
     train_minority_f1,
 )
-from skanchor.strategies import SupportsRepresentation, get_representation  # noqa: E402
+from skanchor.strategies import (  # noqa: E402
+    SupportsJointRepresentation,
+    SupportsRepresentation,
+    badge_sampling,
+    get_representation,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -237,6 +242,26 @@ def test_represent_bert_is_the_pooled_cls_state(fitted):
     with torch.no_grad():
         pooled = fitted.module_.model.bert(**inputs).pooler_output.numpy()
     np.testing.assert_allclose(H, pooled, atol=1e-5)
+
+
+def test_predict_proba_and_represent_is_one_pass(fitted):
+    """BADGE gets both outputs from one forward pass, equal to the separate calls."""
+    X = list(TEXTS)
+    batches = []
+    handle = fitted.module_.model.register_forward_hook(lambda *_: batches.append(1))
+    try:
+        proba, H = fitted.predict_proba_and_represent(X)
+        one_pass = len(batches)
+        assert one_pass >= 1
+        np.testing.assert_array_equal(proba, fitted.predict_proba(X))
+        np.testing.assert_array_equal(H, fitted.represent(X))
+        assert len(batches) == 3 * one_pass  # the separate calls take a pass each
+        batches.clear()
+        positions, _ = badge_sampling(make_pipeline(FunctionTransformer(), fitted), X, 3)
+        assert len(batches) == one_pass and positions.size == 3
+    finally:
+        handle.remove()
+    assert isinstance(fitted, SupportsJointRepresentation)
 
 
 @pytest.fixture(scope="module")

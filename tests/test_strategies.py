@@ -1,5 +1,6 @@
 import doctest
 from math import log
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from sklearn.svm import LinearSVC
 import skanchor.strategies as strategies_module
 from skanchor.strategies import (
     STRATEGIES,
+    SupportsJointRepresentation,
     SupportsRepresentation,
     _top_k,
     badge_sampling,
@@ -222,6 +224,61 @@ def test_badge_scores_are_gradient_norms_and_seeded():
     assert pos.tolist() == badge_sampling(clf, X, 5, random_state=3)[0].tolist()
     # diverse: the 3 clusters are covered
     assert np.unique(y[badge_sampling(clf, X, 3, random_state=0)[0]]).size >= 2
+
+
+class JointRepr(StubRepr):
+    """StubRepr that also answers both in one call, and counts every call."""
+
+    def __init__(self, proba, rep):
+        super().__init__(proba, rep)
+        self.calls = []
+
+    def predict_proba(self, X):
+        self.calls.append("predict_proba")
+        return super().predict_proba(X)
+
+    def represent(self, X):
+        self.calls.append("represent")
+        return super().represent(X)
+
+    def predict_proba_and_represent(self, X):
+        self.calls.append("joint")
+        return super().predict_proba(X), super().represent(X)
+
+
+def test_badge_uses_one_joint_pass_when_offered():
+    X, y = _clustered()
+    clf = LogisticRegression().fit(X, y)
+    proba, ids = clf.predict_proba(X), np.arange(len(X))
+    want = badge_sampling(StubRepr(proba, X), ids, 6, random_state=2)
+    joint = JointRepr(proba, X)
+    assert isinstance(joint, SupportsJointRepresentation)
+    got = badge_sampling(joint, ids, 6, random_state=2)
+    assert joint.calls == ["joint"]
+    assert got[0].tolist() == want[0].tolist()
+    np.testing.assert_allclose(got[1], want[1])
+    # the last step of a Pipeline gets the transformed items; a modAL-style learner is unwrapped
+    joint.calls.clear()
+    shift = FunctionTransformer(lambda Z: np.asarray(Z) - 1)
+    got = badge_sampling(make_pipeline(shift, joint), ids + 1, 6, random_state=2)
+    assert joint.calls == ["joint"] and got[0].tolist() == want[0].tolist()
+    joint.calls.clear()
+    learner = SimpleNamespace(estimator=joint, query_strategy=badge_sampling)
+    learner.predict_proba = joint.predict_proba
+    assert badge_sampling(learner, ids, 6, random_state=2)[0].tolist() == want[0].tolist()
+    assert joint.calls == ["joint"]
+
+    # its outputs are validated like the separate calls'
+    class ShortRepr(JointRepr):
+        def predict_proba_and_represent(self, X):
+            p, h = super().predict_proba_and_represent(X)
+            return p, h[:-1]
+
+    with pytest.raises(ValueError, match=r"representation of X \(from ShortRepr\) has shape"):
+        badge_sampling(ShortRepr(proba, X), ids, 3)
+    bad = JointRepr(np.full_like(proba, np.nan), X)
+    with pytest.raises(ValueError, match=r"JointRepr\.predict_proba returned NaN"):
+        badge_sampling(bad, ids, 3)
 
 
 @pytest.mark.parametrize("n_instances", [1, 3, 6, 10])

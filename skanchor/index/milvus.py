@@ -88,6 +88,16 @@ def _grpc_error() -> type[BaseException]:
     return grpc.RpcError
 
 
+def _client_has_partial_update() -> bool:
+    """Whether pymilvus can send ``upsert(partial_update=True)`` (added in pymilvus 2.6)."""
+    version = _import_pymilvus().__version__
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:  # a development build: try it, the server's answer decides
+        return True
+    return (major, minor) >= (2, 6)
+
+
 def _is_server_uri(uri: str) -> bool:
     return uri.startswith(_SERVER_SCHEMES)
 
@@ -329,7 +339,14 @@ class MilvusIndex(_StoredIndex):
         state = self.__dict__.copy()
         if state.get("_temp_dir") is not None and "_uri_in_use" in state:
             state["uri"] = state["_uri_in_use"]
-        for key in ("_client", "_finalizer", "_temp_dir", "_uri_in_use", "_lite_path"):
+        for key in (
+            "_client",
+            "_finalizer",
+            "_temp_dir",
+            "_uri_in_use",
+            "_lite_path",
+            "_no_partial_update",  # a property of the server, found again on reconnecting
+        ):
             state.pop(key, None)
         return state
 
@@ -551,9 +568,11 @@ class MilvusIndex(_StoredIndex):
                 for i in ids.tolist():
                     del store[i]
             return
+        if "_no_partial_update" not in self.__dict__:
+            self._no_partial_update = not _client_has_partial_update()
         for start in range(0, len(ids), _ID_BATCH):
             chunk = ids[start : start + _ID_BATCH]
-            if not self.__dict__.get("_no_partial_update"):
+            if not self._no_partial_update:
                 try:
                     self.client_.upsert(
                         name,
@@ -562,7 +581,9 @@ class MilvusIndex(_StoredIndex):
                         timeout=float(self.timeout),
                     )
                     continue
-                except Exception:  # servers before Milvus 2.6: full upsert
+                except _import_pymilvus().exceptions.MilvusException:
+                    # A server before Milvus 2.6 ignores partial_update and rejects the rows
+                    # for lacking the vector: rewrite whole rows from now on.
                     self._no_partial_update = True
             self._insert(chunk, self._fetch(chunk), masked=value, upsert=True)
 
