@@ -276,7 +276,7 @@ def data_dir() -> Path | None:
 #: same 1% ratio).
 TASKS = {
     "reuters-coffee": {"corpus": "reuters21578", "topic": "coffee"},
-    "imdb-pos1pct": {"corpus": "imdb", "pool": 6_000, "test": 3_000, "fraction": 0.01},
+    "imdb-pos1pct": {"corpus": "imdb", "pool": 12_500, "test": 12_500, "fraction": 0.01},
 }
 
 

@@ -27,8 +27,8 @@ Two parts, each method in its own child process (so peak memory is per method):
    its build time is reported separately); the steady-state median is over the later rounds.
    Peak RSS (``ru_maxrss``) of the child and the bytes of vectors + HNSW graph are recorded.
 2. **tasks** (``--tasks``): a rare Reuters-21578 topic (coffee, one-vs-rest) and IMDB with the
-   positive class downsampled to 1% (pool subsampled to 6,000 train documents, test 3,000),
-   MiniLM sentence embeddings (cached). Each seed starts from 5 minority + 95 majority labelled
+   positive class downsampled to 1% (pool: 12,375 negative + 125 positive train reviews; test:
+   the same from the test split), MiniLM sentence embeddings (cached). Each seed starts from 5 minority + 95 majority labelled
    items and labels 25 per round up to ``--budget`` (1,000); reported: minority items found,
    minority-class F1 on the test split after every round and its AUC (trapezoid, normalised by
    the label range), and the total selection time.

@@ -456,12 +456,11 @@ def badge_sampling(
     """BADGE (Ash et al., 2020): k-means++ seeding on gradient embeddings.
 
     The gradient embeddings (:func:`gradient_embedding`) of ``predict_proba`` and
-    :func:`get_representation` (one forward pass for a
-    :class:`SupportsJointRepresentation` model) are seeded with
-    ``sklearn.cluster.kmeans_plusplus``, so the batch is both uncertain (long gradients) and
-    diverse. ``n_local_trials=1`` is plain D²
-    sampling as in BADGE; ``None`` is scikit-learn's greedy variant. Unlike the original
-    code, the first centre is drawn at random (scikit-learn), not the largest gradient.
+    :func:`get_representation` (one forward pass for a :class:`SupportsJointRepresentation`
+    model) are seeded with ``sklearn.cluster.kmeans_plusplus``, so the batch is both uncertain
+    (long gradients) and diverse. ``n_local_trials=1`` is plain D² sampling as in BADGE;
+    ``None`` is scikit-learn's greedy variant. Unlike the original code, the first centre is
+    drawn at random (scikit-learn), not the largest gradient.
 
     k-means++ repeats items once every distinct embedding is a centre (duplicated points, zero
     gradients): repeats are dropped and the batch is topped up with the unused items of largest
