@@ -2,8 +2,8 @@
 """Side-by-side comparison: skanchor's pool filters against the paper's baselines and the peer
 libraries, in one run on one machine, with the same embeddings and the same fast classifier.
 
-Methods (``--methods``; all use ``LogisticRegression`` on the same vectors and query 25 items
-per round by predictive entropy):
+Methods (``--methods``; all use ``LogisticRegression`` (``--class-weight``) on the same vectors
+and query 25 items per round by predictive entropy):
 
 ==================== =========================================================================
 ``skanchor-anchoral`` ``AnchoredQueryStrategy(AnchorSubpool(HNSWIndex, A=10, K=50, M=1000))``
@@ -28,10 +28,10 @@ Two parts, each method in its own child process (so peak memory is per method):
    Peak RSS (``ru_maxrss``) of the child and the bytes of vectors + HNSW graph are recorded.
 2. **tasks** (``--tasks``): a rare Reuters-21578 topic (coffee, one-vs-rest) and IMDB with the
    positive class downsampled to 1% (pool: 12,375 negative + 125 positive train reviews; test:
-   the same from the test split), MiniLM sentence embeddings (cached). Each seed starts from 5 minority + 95 majority labelled
-   items and labels 25 per round up to ``--budget`` (1,000); reported: minority items found,
-   minority-class F1 on the test split after every round and its AUC (trapezoid, normalised by
-   the label range), and the total selection time.
+   the same from the test split), MiniLM sentence embeddings (cached). Each seed starts from 5
+   minority + 95 majority labelled items and labels 25 per round up to ``--budget`` (1,000);
+   reported: minority items found, minority-class F1 on the test split after every round and
+   its AUC (trapezoid, normalised by the label range), and the total selection time.
 
 A method that fails (e.g. a peer on current numpy / scikit-learn) is reported with its error.
 Peers run in ``--peers-python`` (default ``benchmarks/.peers-venv/bin/python`` when it exists,
@@ -108,10 +108,14 @@ def _version(dist: str) -> str | None:
 # ----------------------------------------------------------------------------------------------
 
 
+#: ``--class-weight``: None (scikit-learn's default) or "balanced", for every method alike.
+CLASS_WEIGHT = None
+
+
 def _lr():
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(max_iter=1000)
+    return LogisticRegression(max_iter=1000, class_weight=CLASS_WEIGHT)
 
 
 class Method:
@@ -445,7 +449,9 @@ def worker_task(name: str, task_name: str, args) -> dict:
 def run_worker(args) -> int:
     from threadpoolctl import threadpool_limits
 
-    out = {"versions": {}, "python": sys.executable}
+    global CLASS_WEIGHT
+    CLASS_WEIGHT = None if args.class_weight == "none" else args.class_weight
+    out = {"versions": {}, "python": sys.executable, "class_weight": args.class_weight}
     for lib, dist in LIB_VERSION.items():
         out["versions"][lib] = _version(dist)
     t0 = time.time()
@@ -480,7 +486,7 @@ def _child(args, argv_extra: list[str], python: str, tmp: Path, timeout: float) 
     cmd += ["--blas-threads", str(args.blas_threads)]
     cmd += ["--max-first-query-s", str(args.max_first_query_s)]
     cmd += ["--slow-rounds", str(args.slow_rounds), "--features", args.features]
-    cmd += ["--seeds", *map(str, args.seeds)]
+    cmd += ["--seeds", *map(str, args.seeds), "--class-weight", args.class_weight]
     try:
         proc = subprocess.run(cmd, check=False, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -702,6 +708,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=("minilm", "tfidf"),
         default="minilm",
         help="tasks: MiniLM sentence embeddings (cached) or TF-IDF + SVD-384 (fast)",
+    )
+    p.add_argument(
+        "--class-weight",
+        choices=("none", "balanced"),
+        default="none",
+        help="class_weight of the shared LogisticRegression",
     )
     p.add_argument("--rounds", type=int, default=6, help="speed: rounds per method (1st apart)")
     p.add_argument("--seed", type=int, default=0, help="speed: seed of the initial labelled set")
