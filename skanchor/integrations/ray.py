@@ -194,6 +194,12 @@ def embed_parquet(
         num_cpus = max(os.cpu_count() or 1, int(np.ceil(num_workers * cpus_per_worker)) + 1)
     ray = _import_ray()
     started = _ray_context(ray, address, num_cpus)
+    # A Dataset binds the DataContext current at its creation: set the options before, restore
+    # them after the run.
+    ctx = ray.data.DataContext.get_current()
+    saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
+    ctx.execution_options.preserve_order = True  # rows of a shard arrive in order
+    ctx.enable_progress_bars = bool(progress_bar)
     try:
         if num_gpus is None:
             num_gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
@@ -205,6 +211,9 @@ def embed_parquet(
             ds = ds.rename_columns({text_column: "text"})
         if id_column is not None and id_column != _ID:
             ds = ds.rename_columns({id_column: _ID})
+        # Ray may read small shards into one block, and one block goes to one actor: stream it
+        # into blocks of one batch each, so that every actor of the pool gets work.
+        ds = ds.repartition(target_num_rows_per_block=batch_size)
         ds = ds.map_batches(
             _Embed,
             fn_constructor_kwargs={
@@ -219,9 +228,6 @@ def embed_parquet(
             num_gpus=num_gpus,
             num_cpus=cpus_per_worker,
         )
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True  # rows of a shard arrive in order
-        ctx.enable_progress_bars = bool(progress_bar)
         by_name = {shards[i].name: i for i in pending}
         buffers: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {i: [] for i in pending}
         seen = dict.fromkeys(pending, 0)
@@ -251,6 +257,7 @@ def embed_parquet(
         for i in buffers:  # empty shards
             _write_shard(outputs[i], np.empty(0, np.int64), np.empty((0, 1), np.float32))
     finally:
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
         if started:
             ray.shutdown()
     return outputs
