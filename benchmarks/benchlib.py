@@ -558,3 +558,17 @@ def machine_info() -> dict:
         },
         "threadpools": blas,
     }
+
+
+def write_result(args, load_before: tuple, load_after: tuple, **fields) -> None:
+    """Write ``fields`` to ``args.out`` (if set) as JSON, with the parameters, the machine and
+    the load averages around the run: the record every single-purpose script keeps."""
+    if not args.out:
+        return
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "params": vars(args) | {"out": str(args.out)},
+        "machine": machine_info() | {"loadavg_before": load_before, "loadavg_after": load_after},
+        **fields,
+    }
+    args.out.write_text(json.dumps(record, indent=2))

@@ -12,14 +12,13 @@ parameters. Prints a markdown table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import machine_info  # benchmarks/ is sys.path[0] when run as a script
+from benchlib import write_result  # benchmarks/ is sys.path[0] when run as a script
 
 from skanchor.index import ExactIndex, HNSWIndex, MilvusIndex
 
@@ -125,28 +124,10 @@ def report(args, rows, load_before):
     print("|---|---|---:|---:|---:|---:|")
     for name, masking, build, mask_s, ms, rec in rows:
         print(f"| {name} | {masking} | {build:.1f} | {mask_s:.2f} | {ms:.2f} | {rec:.3f} |")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(
-                {
-                    "params": vars(args) | {"out": str(args.out)},
-                    "machine": machine_info()
-                    | {"loadavg_before": load_before, "loadavg_after": load_after},
-                    "rows": [
-                        dict(
-                            zip(
-                                ["index", "masking", "build_s", "mask_s", "query_ms", "recall"],
-                                r,
-                                strict=True,
-                            )
-                        )
-                        for r in rows
-                    ],
-                },
-                indent=2,
-            )
-        )
+    keys = ["index", "masking", "build_s", "mask_s", "query_ms", "recall"]
+    write_result(
+        args, load_before, load_after, rows=[dict(zip(keys, r, strict=True)) for r in rows]
+    )
 
 
 if __name__ == "__main__":

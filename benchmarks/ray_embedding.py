@@ -12,14 +12,13 @@ single-process time covers ``fit`` + ``transform``. Vectors of both are compared
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import machine_info  # benchmarks/ is sys.path[0] when run as a script
+from benchlib import write_result  # benchmarks/ is sys.path[0] when run as a script
 
 
 def corpus(n: int, seed: int = 0) -> list[str]:
@@ -91,28 +90,16 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, threads, elapsed in rows:
         print(f"| {name} | {threads} | {elapsed:.1f} | {len(texts) / elapsed:.0f} |")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(
-                {
-                    "params": vars(args) | {"out": str(args.out)},
-                    "machine": machine_info()
-                    | {"loadavg_before": load_before, "loadavg_after": load_after},
-                    "max_abs_diff": max_diff,
-                    "rows": [
-                        {
-                            "embedder": n,
-                            "torch_threads": t,
-                            "wall_s": e,
-                            "texts_per_s": len(texts) / e,
-                        }
-                        for n, t, e in rows
-                    ],
-                },
-                indent=2,
-            )
-        )
+    write_result(
+        args,
+        load_before,
+        load_after,
+        max_abs_diff=max_diff,
+        rows=[
+            {"embedder": n, "torch_threads": t, "wall_s": e, "texts_per_s": len(texts) / e}
+            for n, t, e in rows
+        ],
+    )
 
 
 if __name__ == "__main__":
