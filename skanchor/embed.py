@@ -40,7 +40,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skanchor._validation import _describe, check_ids, check_positive_int
+from skanchor._validation import _describe, check_positive_int
 from skanchor.index.base import VectorIndex
 
 __all__ = [
@@ -944,18 +944,7 @@ def build_index(
     elif not isinstance(index, VectorIndex):
         raise TypeError(f"index must be a VectorIndex or None, got {_describe(index)}")
     n = len(texts)
-    if ids is None:
-        ids = np.arange(index.n_items, index.n_items + n, dtype=np.int64)
-    else:
-        ids = check_ids(ids, "ids", unique=True)
-        if len(ids) != n:
-            raise ValueError(f"ids has {len(ids)} entries but texts has {n}")
-    present = index.contains(ids)
-    if present.any():
-        raise ValueError(
-            f"ids holds an id already in the index: {int(ids[present][0])} "
-            "(pass ids that are not stored yet)"
-        )
+    ids = index._new_ids(ids, n, f"texts has {n}")  # before the (costly) embedding
 
     if isinstance(embedder, SentenceEmbedder):
         if not hasattr(embedder, "model_"):

@@ -62,6 +62,24 @@ class VectorIndex(abc.ABC):
     def __len__(self) -> int:
         return self.n_items - self.n_masked
 
+    def _new_ids(self, ids: Any, n: int, items: str) -> np.ndarray:
+        """The ids for ``n`` items about to be added: ``ids`` checked (unique, one per item), or
+        ``n_items, n_items + 1, ...``; none may be stored already. ``items`` describes the
+        items in the length error (``"vectors has 4 rows"``)."""
+        if ids is None:
+            ids = np.arange(self.n_items, self.n_items + n, dtype=np.int64)
+        else:
+            ids = check_ids(ids, "ids", unique=True)
+            if len(ids) != n:
+                raise ValueError(f"ids has {len(ids)} entries but {items}")
+        known = self.contains(ids)
+        if known.any():
+            raise ValueError(
+                f"ids holds an id already in the index: {int(ids[known][0])} "
+                "(ids default to n_items, n_items + 1, ...; pass ids explicitly)"
+            )
+        return ids
+
     @abc.abstractmethod
     def add(self, vectors: np.ndarray, ids: np.ndarray | None = None) -> VectorIndex:
         """Store ``vectors`` (n, dim) under ``ids`` (n,); return ``self``."""
@@ -370,17 +388,7 @@ class _StoredIndex(VectorIndex):
             dim = check_positive_int(dim, "dim")
         vectors = check_vectors(vectors, "vectors", dim=dim)
         n = len(vectors)
-        if ids is None:
-            ids = np.arange(self.n_items, self.n_items + n, dtype=np.int64)
-        ids = check_ids(ids, "ids", unique=True)
-        if len(ids) != n:
-            raise ValueError(f"ids has {len(ids)} entries but vectors has {n} rows")
-        known = self.contains(ids)
-        if known.any():
-            raise ValueError(
-                f"ids holds an id already in the index: {int(ids[known][0])} "
-                "(ids default to n_items, n_items + 1, ...; pass ids explicitly)"
-            )
+        ids = self._new_ids(ids, n, f"vectors has {n} rows")
         self._store(vectors, ids)  # may raise: bookkeeping below only on success
         self.dim_ = vectors.shape[1]
         self._append_ids(ids)
