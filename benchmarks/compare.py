@@ -529,6 +529,18 @@ def main(argv=None) -> int:
     peers_py = peers_python(args)
     results["peers_python"] = peers_py
     tmp = out.with_name(out.stem + ".part.json")
+
+    def run_child(part: str, name: str, key: str, value) -> None:
+        """Run one method in its own process; its record joins ``results[part]`` (saved)."""
+        py = sys.executable if name in SKANCHOR else peers_py
+        _log(f"{part}: {name} {key}={value}")
+        worker = ["--worker", "speed" if part == "speed" else "task", "--method", name]
+        r = _child(args, [*worker, f"--{key}", str(value)], py, tmp, args.timeout)
+        r.setdefault("method", name)
+        r.setdefault(key, value)
+        results[part].append(r)
+        out.write_text(json.dumps(results, indent=1))
+
     if args.part in ("all", "speed"):
         for n in args.sizes:
             spec = benchlib.pool_spec(n)
@@ -548,36 +560,12 @@ def main(argv=None) -> int:
                         }
                     )
                     continue
-                py = sys.executable if name in SKANCHOR else peers_py
-                _log(f"speed: {name} N={n}")
-                r = _child(
-                    args,
-                    ["--worker", "speed", "--method", name, "--n", str(n)],
-                    py,
-                    tmp,
-                    args.timeout,
-                )
-                r.setdefault("method", name)
-                r.setdefault("n", n)
-                results["speed"].append(r)
-                out.write_text(json.dumps(results, indent=1))
+                run_child("speed", name, "n", n)
     if args.part in ("all", "tasks"):
         task_methods = list(dict.fromkeys(TASK_SUBSTITUTE.get(m, m) for m in args.methods))
         for task in args.tasks:
             for name in task_methods:
-                py = sys.executable if name in SKANCHOR else peers_py
-                _log(f"task: {name} {task}")
-                r = _child(
-                    args,
-                    ["--worker", "task", "--method", name, "--task", task],
-                    py,
-                    tmp,
-                    args.timeout,
-                )
-                r.setdefault("method", name)
-                r.setdefault("task", task)
-                results["tasks"].append(r)
-                out.write_text(json.dumps(results, indent=1))
+                run_child("tasks", name, "task", task)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     out.write_text(json.dumps(results, indent=1))
     print(markdown(results))
