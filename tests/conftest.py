@@ -19,6 +19,18 @@ def data_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module's tests: the test machine is shared, and it
+    avoids oversubscription stalls. The previous setting is restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def clustered(
     n: int = 2000, dim: int = 32, n_clusters: int = 10, seed: int = 0, spread: float = 0.3
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -54,12 +54,8 @@ FAST = {"max_length": 16, "batch_size": 8, "max_epochs": 2, "min_steps": 0}
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The test machine is shared: one intra-op thread avoids oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs with one torch thread (see conftest)."""
 
 
 def make_clf(path, **params) -> TransformerClassifier:

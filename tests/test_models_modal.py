@@ -114,13 +114,8 @@ def run_text_loop(
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs with one torch thread (see conftest)."""
 
 
 @pytest.mark.parametrize(
