@@ -19,7 +19,6 @@ from skanchor.strategies import (
     STRATEGIES,
     SupportsJointRepresentation,
     SupportsRepresentation,
-    _top_k,
     badge_sampling,
     entropy_sampling,
     ftbertkm_sampling,
@@ -31,6 +30,7 @@ from skanchor.strategies import (
     predictive_entropy,
     random_sampling,
 )
+from skanchor.strategies._common import _top_k
 
 # ---------------------------------------------------------------------------------------------
 # Stubs

@@ -1,0 +1,103 @@
+"""Query strategies with modAL's calling convention, as plain functions.
+
+Every strategy is called as ``strategy(classifier, X, n_instances=1, *, random_state=None,
+**kwargs)`` and returns ``(positions, scores)``: ``n_instances`` unique ``int64`` positions
+into ``X`` (best first) and the ``float64`` score that ranked each of them. Extra keyword
+arguments that modAL passes along (e.g. ``random_tie_break``) are accepted and ignored, so
+the functions can be handed to ``modAL.models.ActiveLearner(query_strategy=...)`` unchanged;
+modAL itself is not needed.
+
+``X`` is whatever the classifier accepts (array, sparse matrix, list of texts, array of ids,
+DataFrame). Only :func:`badge_sampling` and :func:`ftbertkm_sampling` need a numeric
+representation of the items; :func:`get_representation` documents where it comes from.
+
+The strategies are the three of the AnchorAL paper (App. A.4) plus the usual baselines:
+
+- ``entropy``: highest predictive entropy (uncertainty).
+- ``margin`` / ``least_confidence``: smallest top-2 margin / highest ``1 - max p``.
+- ``random``: uniform sampling without replacement.
+- ``badge``: k-means++ seeding on gradient embeddings (Ash et al., 2020; hybrid).
+- ``ftbertkm``: items nearest to k-means centres of the l2-normalised representation
+  (Yuan et al., 2020; diversity).
+
+Ties are broken deterministically: among equal scores the smaller position wins. An unfitted
+model raises scikit-learn's ``NotFittedError`` (modAL's own strategies return constant scores
+instead); use :func:`random_sampling` for a cold start.
+
+>>> import numpy as np
+>>> from sklearn.linear_model import LogisticRegression
+>>> X = np.array([[-2.0], [-1.0], [-0.1], [0.2], [1.0], [2.0]])
+>>> clf = LogisticRegression().fit(X, [0, 0, 0, 1, 1, 1])
+>>> positions, scores = entropy_sampling(clf, X, n_instances=2)
+>>> positions.tolist()
+[2, 3]
+>>> bool(scores[0] >= scores[1])
+True
+>>> get_strategy("badge")(clf, X, n_instances=3, random_state=0)[0].shape
+(3,)
+"""
+
+from __future__ import annotations
+
+from skanchor.strategies._common import (
+    QueryStrategy,
+    SupportsJointRepresentation,
+    SupportsRepresentation,
+    get_representation,
+    predictive_entropy,
+)
+from skanchor.strategies.diversity import badge_sampling, ftbertkm_sampling, gradient_embedding
+from skanchor.strategies.uncertainty import (
+    entropy_sampling,
+    least_confidence_sampling,
+    margin_sampling,
+    random_sampling,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "QueryStrategy",
+    "SupportsJointRepresentation",
+    "SupportsRepresentation",
+    "badge_sampling",
+    "entropy_sampling",
+    "ftbertkm_sampling",
+    "get_representation",
+    "get_strategy",
+    "gradient_embedding",
+    "least_confidence_sampling",
+    "margin_sampling",
+    "predictive_entropy",
+    "random_sampling",
+]
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+#: Strategy functions by name.
+STRATEGIES: dict[str, QueryStrategy] = {
+    "entropy": entropy_sampling,
+    "margin": margin_sampling,
+    "least_confidence": least_confidence_sampling,
+    "random": random_sampling,
+    "badge": badge_sampling,
+    "ftbertkm": ftbertkm_sampling,
+}
+
+
+def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
+    """Return the strategy registered under a name (case-insensitive); a callable passes through."""
+    if isinstance(name_or_callable, str):
+        key = name_or_callable.strip().lower()
+        if key not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {name_or_callable!r}; valid names: {', '.join(STRATEGIES)}"
+            )
+        return STRATEGIES[key]
+    if callable(name_or_callable):
+        return name_or_callable
+    raise TypeError(
+        "strategy must be a name "
+        f"({', '.join(STRATEGIES)}) or a callable, got {type(name_or_callable).__name__}"
+    )
