@@ -8,6 +8,7 @@ with stable ids) → :mod:`skanchor.anchors` (per-class anchors) → :mod:`skanc
 are imported explicitly.
 """
 
+from skanchor._version import __version__
 from skanchor.anchors import AnchorTransformer
 from skanchor.index import ExactIndex, HNSWIndex, VectorIndex
 from skanchor.pool import RowLookup
@@ -30,8 +31,6 @@ from skanchor.subpool import (
     SEALSSubpool,
     Subpool,
 )
-
-__version__ = "0.1.0.dev0"
 
 # Heavy optional stacks (torch, transformers, sentence-transformers, skorch) load on first use:
 # ``import skanchor`` and the core stay light.
