@@ -33,7 +33,7 @@ class ExactIndex(_StoredIndex):
     ----------
     dim_ : int
         Dimension of the stored vectors (set by the first :meth:`add`).
-    vectors_ : ndarray of shape (n_items, dim_), float32
+    vectors_ : ndarray of shape (n_items, dim), float32
         Stored unit-norm rows in insertion order (a view of a buffer that grows by doubling).
     row_ids_ : ndarray of shape (n_items,), int64
         Id of each row of ``vectors_``.
