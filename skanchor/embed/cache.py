@@ -162,7 +162,7 @@ class EmbeddingCache:
     :meth:`directory`), holding a readable ``identity.json`` and append-only *shards*:
     ``shard-*.npz`` files of ``keys`` (sha256 of each UTF-8 text), ``vectors`` (float32) and
     ``meta`` (format, full model key, shape, sha256 checksum). Each shard is written to a
-    temporary file and moved into place (:func:`skanchor._io.atomic_write`), so processes
+    temporary file and moved into place (``skanchor._io.atomic_write``), so processes
     sharing the directory never see half-written shards and never contend on a common
     manifest: the directory listing is the manifest.
 
@@ -174,8 +174,8 @@ class EmbeddingCache:
     mismatch, wrong dtype or dimension, another model's key, non-unit vectors) is reported
     with an :class:`EmbeddingCacheWarning`, renamed to ``*.rejected`` and not used; its
     texts are embedded again and stored in a new shard. A directory that cannot be written
-    gives a warning too: vectors are still returned, just not cached. Folders of the layout
-    before version 0.1 (named by the key's first 32 characters) are still read.
+    gives a warning too: vectors are still returned, just not cached. Folders of the earlier
+    layout (named by the key's first 32 characters) are still read, never written.
 
     Parameters
     ----------

@@ -24,7 +24,7 @@ A saved server index names its server in ``meta.json``: :meth:`MilvusIndex.load`
 there only with ``allow_remote=True`` (or a ``uri`` from the caller).
 
 Opening, sharing and closing the pymilvus client and retrying writes that timed out is
-:mod:`skanchor.index._milvus_connection`; this module is the index. ``pymilvus`` is imported
+``skanchor.index._milvus_connection``; this module is the index. ``pymilvus`` is imported
 on first use; install with ``pip install "skanchor[milvus]"``.
 """
 
@@ -47,6 +47,7 @@ from sklearn.utils._param_validation import (
     validate_params,
 )
 
+from skanchor._io import atomic_path
 from skanchor.index import _milvus_connection as connection
 from skanchor.index.base import _META_FILE, _exact_search, _StoredIndex, _unit_rows
 
@@ -69,12 +70,7 @@ _ID, _VECTOR, _MASKED = "id", "vector", "masked"
 _META_KEYS = ("format", "format_version", "kind", "params", "fitted")
 #: The URI a saved index is loaded with (MilvusIndex.load -> _load_storage).
 _LOAD_URI: contextvars.ContextVar[str | None] = contextvars.ContextVar("skanchor_milvus_load_uri")
-#: Attempts at copying a live Milvus Lite database (its background compaction may move files).
-_COPY_ATTEMPTS = 3
-
-
-def _positive_int() -> Interval:
-    return Interval(Integral, 1, None, closed="left")
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 
 
 class MilvusIndex(_StoredIndex):
@@ -126,7 +122,7 @@ class MilvusIndex(_StoredIndex):
     Notes
     -----
     Parameters are checked (``_parameter_constraints``) once, by :meth:`add`, :meth:`open`
-    and :meth:`load`. The connection (:mod:`skanchor.index._milvus_connection`) opens on first
+    and :meth:`load`. The connection (``skanchor.index._milvus_connection``) opens on first
     use and reads ``uri``, ``token`` and ``timeout`` then; :meth:`close` ends it.
 
     A saved index names where its vectors are: :meth:`save` copies a Milvus Lite database
@@ -153,15 +149,15 @@ class MilvusIndex(_StoredIndex):
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "uri": [None, str, os.PathLike],
         "collection_name": [str],
-        "dim": [None, _positive_int()],
+        "dim": [None, _POSITIVE_INT],
         "index_type": [str],
-        "M": [_positive_int()],
-        "ef_construction": [_positive_int()],
-        "ef": [_positive_int()],
+        "M": [_POSITIVE_INT],
+        "ef_construction": [_POSITIVE_INT],
+        "ef": [_POSITIVE_INT],
         "index_params": [None, dict],
         "search_params": [None, dict],
         "masking": [StrOptions({"filter", "delete"})],
-        "batch_size": [_positive_int()],
+        "batch_size": [_POSITIVE_INT],
         "timeout": [Interval(Real, 0, None, closed="neither")],
         "token": [None, str],
         "overwrite": ["boolean"],
@@ -220,12 +216,13 @@ class MilvusIndex(_StoredIndex):
         self.progress_bar = progress_bar
 
     # -- parameters and connection -------------------------------------------------------------
-    def _validate_params(self, caller: str | None = None) -> None:
-        """Check the parameters against ``_parameter_constraints`` (InvalidParameterError)."""
+    def _validate_params(self) -> None:
+        """Check the parameters against ``_parameter_constraints`` (as scikit-learn's
+        ``BaseEstimator._validate_params``: an InvalidParameterError naming the parameter)."""
         validate_parameter_constraints(
             self._parameter_constraints,
             self.get_params(deep=False),
-            caller_name=caller or type(self).__name__,
+            caller_name=type(self).__name__,
         )
 
     @property
@@ -619,7 +616,8 @@ class MilvusIndex(_StoredIndex):
         if self.masking == "delete" and self.n_masked:
             masked = self.row_ids_[self.masked_]
             store = self.masked_vectors_
-            np.save(path / _MASKED_VECTORS_FILE, np.stack([store[i] for i in masked.tolist()]))
+            with atomic_path(path / _MASKED_VECTORS_FILE) as tmp:
+                np.save(tmp, np.stack([store[i] for i in masked.tolist()]))
         lite_path = self._connection.lite_path
         if lite_path is None:
             return
