@@ -287,7 +287,18 @@ class EmbeddingCache:
 
     @validate_params({"model_key": [str]}, prefer_skip_nested_validation=True)
     def n_entries(self, model_key: str) -> int:
-        """Number of valid cached vectors for ``model_key`` (after loading new shards)."""
+        """Number of valid cached vectors for ``model_key`` (after loading new shards).
+
+        Parameters
+        ----------
+        model_key : str
+            The model identity.
+
+        Returns
+        -------
+        int
+            Distinct texts cached for it.
+        """
         space = self._space(_check_key(model_key))
         self._refresh(space, None)
         return space.n_entries
@@ -297,7 +308,17 @@ class EmbeddingCache:
         """The folder that holds the shards of ``model_key`` (it may not exist yet).
 
         Its name is a slug of the key's first 32 characters (letters, digits, ``-``, ``_``)
-        and the sha256 of the whole key, so it always lies inside :attr:`path`.
+        and the sha256 of the whole key, so it always lies inside ``path``.
+
+        Parameters
+        ----------
+        model_key : str
+            The model identity (any non-empty string).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path / "<slug>-<sha256 of model_key>"``.
         """
         return self.path / _folder_name(_check_key(model_key))
 
