@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,51 @@ def check_ids(
         if uniq.size != arr.size:
             raise ValueError(f"{name} holds duplicated ids, e.g. {int(uniq[counts > 1][0])}")
     return arr
+
+
+def check_texts(X: Any, name: str = "X") -> list[str]:
+    """Return ``X`` (list, tuple, 1-d array, pandas Series, iterable of ``str``) as a list.
+
+    A single string, a 2-d array or data frame, an empty input and any item that is not a
+    ``str`` (``None``, numbers, ``bytes``, NaN from a pandas column) are errors naming
+    ``name`` and the offending position.
+
+    >>> check_texts(("a", "b"))
+    ['a', 'b']
+    >>> check_texts(["a", None])
+    Traceback (most recent call last):
+    ...
+    TypeError: X[1] must be a str, got None (NoneType)
+    """
+    if isinstance(X, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of texts, got a single {type(X).__name__} "
+            f"{_describe(X)}; wrap it in a list"
+        )
+    if isinstance(X, (Mapping, set, frozenset)):
+        raise TypeError(f"{name} must be an ordered sequence of texts, got a {type(X).__name__}")
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) != 1:
+        raise ValueError(
+            f"{name} must be a 1-d sequence of texts, got a {len(shape)}-d "
+            f"{type(X).__name__} of shape {tuple(shape)}"
+        )
+    if shape is not None and hasattr(X, "tolist"):
+        texts = X.tolist()
+    elif isinstance(X, Iterable):
+        texts = list(X)
+    else:
+        raise TypeError(f"{name} must be a sequence of texts, got {_describe(X)}")
+    if not texts:
+        raise ValueError(f"{name} is empty: there are no texts")
+    for i, text in enumerate(texts):
+        if type(text) is str:
+            continue
+        if isinstance(text, str):  # numpy.str_ and other subclasses
+            texts[i] = str(text)
+            continue
+        hint = "; decode it first" if isinstance(text, (bytes, bytearray)) else ""
+        raise TypeError(
+            f"{name}[{i}] must be a str, got {_describe(text)} ({type(text).__name__}){hint}"
+        )
+    return texts

@@ -225,8 +225,11 @@ def test_cache_miss_then_hit(tiny_st, tmp_path, monkeypatch):
     np.testing.assert_array_equal(Y, X[: len(TEXTS)][::-1])
     assert second.cache_info_ == CacheInfo(10, 10, 10, 0)
     assert second.cache_.n_entries(second.model_key_) == 10
-    identity = json.loads((tmp_path / second.model_key_[:32] / "identity.json").read_text())
+    folder = second.cache_.directory(second.model_key_)
+    assert folder.parent == tmp_path and folder.name.startswith(second.model_key_[:32])
+    identity = json.loads((folder / "identity.json").read_text())
     assert identity["model"] == str(tiny_st) and identity["normalize"] is True
+    assert identity["model_key"] == second.model_key_
 
 
 def test_cache_embeds_only_new_texts(embedder, tmp_path, monkeypatch):
@@ -295,7 +298,7 @@ def test_cache_keyed_by_weights_at_same_path(tiny_st, other_st, tmp_path):
 
 
 def _only_shard(cache_dir: Path, key: str) -> Path:
-    (shard,) = (cache_dir / key[:32]).glob("shard-*.npz")
+    (shard,) = EmbeddingCache(cache_dir).directory(key).glob("shard-*.npz")
     return shard
 
 
@@ -399,13 +402,94 @@ def test_cache_api_and_validation(tmp_path):
     np.testing.assert_array_equal(vectors, [[0, 1], [1, 0]])
     with pytest.raises(ValueError, match="unit-norm"):
         cache.store("k", ["a"], [[2.0, 0.0]])
-    with pytest.raises(ValueError, match="model_key"):
-        cache.lookup("../escape", ["a"])
+    with pytest.raises(ValueError, match="model_key must be a non-empty string"):
+        cache.lookup("", ["a"])
+    with pytest.raises(TypeError, match=r"'model_key' parameter of EmbeddingCache\.store"):
+        cache.store(b"k", ["a"], np.eye(1))
+    with pytest.raises(ValueError, match=r"'dim' parameter of EmbeddingCache\.lookup"):
+        cache.lookup("k", ["a"], dim=0)
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="not a directory"):
         EmbeddingCache(tmp_path / "file")
-    with pytest.raises(TypeError, match="cache must be"):
+    with pytest.raises(TypeError, match="'path' parameter of EmbeddingCache"):
+        EmbeddingCache(3)
+    with pytest.raises(TypeError, match="'cache' parameter of SentenceEmbedder"):
         SentenceEmbedder("x", cache=3).fit()
+
+
+@pytest.mark.parametrize(
+    "key", ["..", ".", "../../outside", "/etc/escape", "a\\b", "a\x00b", " ", "é/ü", "x" * 300]
+)
+def test_cache_key_never_leaves_the_folder(tmp_path, key):
+    root = tmp_path / "cache"
+    cache = EmbeddingCache(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmbeddingCacheWarning)
+        cache.store(key, ["a", "b"], np.eye(2))
+        found, vectors = EmbeddingCache(root).lookup(key, ["b", "a", "c"])
+    assert found.tolist() == [True, True, False]
+    np.testing.assert_array_equal(vectors, [[0, 1], [1, 0]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # nothing beside the cache
+    folder = cache.directory(key)
+    assert folder.parent == root and len(folder.name) < 120
+    assert [p.parent for p in root.rglob("shard-*")] == [folder]
+    with np.load(next(folder.glob("shard-*.npz"))) as data:
+        assert json.loads(str(data["meta"]))["model_key"] == key  # the full key, inside
+
+
+def test_cache_keys_sharing_a_prefix_keep_their_shards(tmp_path):
+    keys = ["p" * 32 + "-one", "p" * 32 + "-two", "p" * 32]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmbeddingCacheWarning)
+        for i, key in enumerate(keys):
+            EmbeddingCache(tmp_path).store(key, ["shared text"], np.eye(3)[[i]])
+        reader = EmbeddingCache(tmp_path)
+        for i, key in enumerate(keys):
+            found, vectors = reader.lookup(key, ["shared text"])
+            assert found.all() and vectors.tolist() == [np.eye(3)[i].tolist()]
+            assert reader.n_entries(key) == 1
+    assert len({EmbeddingCache(tmp_path).directory(k) for k in keys}) == 3
+    assert not list(tmp_path.rglob("*.rejected"))
+
+
+def _to_legacy_layout(cache_dir: Path, key: str) -> Path:
+    """Move the shards of ``key`` where the layout before the slug-and-hash folders had them
+    (a folder named by the key's first 32 characters; the shard format is unchanged)."""
+    legacy = cache_dir / key[:32]
+    legacy.mkdir(exist_ok=True)
+    folder = EmbeddingCache(cache_dir).directory(key)
+    for shard in folder.glob("shard-*.npz"):
+        shard.rename(legacy / shard.name)
+    shutil.rmtree(folder)
+    return legacy
+
+
+def test_cache_reads_the_legacy_layout(tmp_path):
+    keys = ["q" * 32 + "-one", "q" * 32 + "-two"]
+    for i, key in enumerate(keys):
+        EmbeddingCache(tmp_path).store(key, ["old text", f"only {i}"], np.eye(2))
+        legacy = _to_legacy_layout(tmp_path, key)
+    assert len(list(legacy.glob("shard-*.npz"))) == 2  # both keys share the legacy folder
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmbeddingCacheWarning)
+        reader = EmbeddingCache(tmp_path)
+        for i, key in enumerate(keys):
+            found, _ = reader.lookup(key, ["old text", "only 0", "only 1"])
+            assert found.tolist() == [True, i == 0, i == 1]
+        reader.store(keys[0], ["new text"], np.eye(2)[[0]])  # new shards: the new folder
+        assert EmbeddingCache(tmp_path).n_entries(keys[0]) == 3
+    assert len(list(legacy.glob("shard-*.npz"))) == 2 and not list(tmp_path.rglob("*.rejected"))
+    assert len(list(reader.directory(keys[0]).glob("shard-*.npz"))) == 1
+
+
+def test_embedder_hits_a_legacy_cache(embedder, tmp_path, monkeypatch):
+    fitted = clone(embedder).set_params(cache=tmp_path).fit()
+    X = fitted.transform(TEXTS)
+    _to_legacy_layout(tmp_path, fitted.model_key_)
+    again = clone(embedder).set_params(cache=tmp_path).fit()
+    _forbid_encoding(monkeypatch, again)
+    np.testing.assert_array_equal(again.transform(TEXTS), X)
+    assert again.cache_info_.hits == len(TEXTS)
 
 
 def test_cache_lookup_scales(tmp_path):
@@ -422,7 +506,7 @@ def test_cache_lookup_scales(tmp_path):
     elapsed = time.perf_counter() - start
     assert found.all() and reader.hits == n
     np.testing.assert_array_equal(got, vectors[::-1])
-    assert len(list((tmp_path / "k").glob("shard-*"))) == 1
+    assert len(list(cache.directory("k").glob("shard-*"))) == 1
     assert elapsed < 10  # about 0.3 s when idle; generous for a shared machine
 
 
@@ -461,10 +545,12 @@ def test_build_index_explicit_ids_and_other_index(embedder, tmp_path):
         build_index(TEXTS[:2], embedder, index, ids=[1000, 5])
     with pytest.raises(ValueError, match="ids has 1 entries"):
         build_index(TEXTS[:2], embedder, ExactIndex(), ids=[1])
-    with pytest.raises(TypeError, match="index must be"):
+    with pytest.raises(TypeError, match="'index' parameter of build_index must be"):
         build_index(TEXTS, embedder, index="hnsw")
-    with pytest.raises(TypeError, match="embedder must be"):
+    with pytest.raises(TypeError, match="'embedder' parameter of build_index must be"):
         build_index(TEXTS, object())
+    with pytest.raises(ValueError, match="'chunk_size' parameter of build_index"):
+        build_index(TEXTS, embedder, chunk_size=0)
 
 
 def test_build_index_fits_and_uses_cache(tiny_st, tmp_path, monkeypatch):
@@ -501,26 +587,40 @@ def test_bad_texts_dataframe():
     with pytest.raises(ValueError, match="2-d DataFrame"):
         check_texts(pd.DataFrame({"text": ["a", "b"]}))
     with pytest.raises(ValueError, match="texts is empty"):
-        build_index([], object())
+        build_index([], SentenceEmbedder())
 
 
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"batch_size": 0}, ValueError, "batch_size must be a positive integer, got 0"),
-        ({"batch_size": "8"}, TypeError, "batch_size must be a positive integer, got '8'"),
-        ({"batch_size": 2.5}, TypeError, "batch_size"),
-        ({"max_seq_length": -1}, ValueError, "max_seq_length"),
-        ({"progress_bar": "yes"}, TypeError, "progress_bar must be"),
+        ({"batch_size": 0}, ValueError, "'batch_size' parameter of SentenceEmbedder.*Got 0"),
+        ({"batch_size": "8"}, TypeError, "'batch_size' parameter of SentenceEmbedder.*Got '8'"),
+        ({"batch_size": 2.5}, TypeError, "'batch_size' parameter"),
+        ({"max_seq_length": -1}, ValueError, "'max_seq_length' parameter.*Got -1"),
+        ({"progress_bar": "yes"}, TypeError, "'progress_bar' parameter.*Got 'yes'"),
         ({"device": "gpu"}, ValueError, "device='gpu' is not a torch device"),
-        ({"device": 3.0}, TypeError, "device must be"),
+        ({"device": 3.0}, TypeError, "'device' parameter of SentenceEmbedder.*torch.device"),
         ({"model": ""}, ValueError, "model must be a non-empty"),
-        ({"model": 42}, TypeError, "model must be a model name or a path"),
+        ({"model": 42}, TypeError, "'model' parameter of SentenceEmbedder.*Got 42"),
     ],
 )
 def test_bad_params(tiny_st, params, error, match):
     with pytest.raises(error, match=match):
         SentenceEmbedder(**{"model": tiny_st, **params}).fit()
+
+
+@pytest.mark.parametrize("device", [None, "auto"])
+def test_device_resolved_at_fit(tiny_st, device):
+    import torch
+
+    embedder = SentenceEmbedder(tiny_st, device=device)
+    assert embedder.get_params()["device"] == device  # the same on every machine
+    embedder.fit()
+    assert embedder.get_params()["device"] == device
+    assert embedder.device_ == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert clone(embedder).get_params() == embedder.get_params()
+    by_object = SentenceEmbedder(tiny_st, device=torch.device("cpu")).fit()
+    assert by_object.device_ == "cpu"
 
 
 def test_cuda_requested_without_cuda(tiny_st):

@@ -8,7 +8,9 @@ The index-protocol contract tests of ``tests/test_index.py`` are re-run here on
 from __future__ import annotations
 
 import itertools
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +236,103 @@ class _IdsModel:
 
     def predict_proba(self, ids):
         return self.model.predict_proba(self.vectors[np.asarray(ids)])
+
+
+# -- loading a saved index: where it connects, and what meta.json may say ---------------------
+
+
+def _saved(lite_db, data, tmp_path, masking="filter") -> tuple[MilvusIndex, Path]:
+    index = MilvusIndex(lite_db, collection_name=f"saved_{masking}_{next(_names)}", masking=masking)
+    index.add(data, ids=np.arange(len(data)) + 10)
+    index.mask([10, 11])
+    folder = tmp_path / "saved"
+    index.save(folder)
+    return index, folder
+
+
+def _edit_meta(folder: Path, edit) -> None:
+    meta_file = folder / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    edit(meta)
+    meta_file.write_text(json.dumps(meta))
+
+
+def test_save_copies_only_its_collection(lite_db, data, tmp_path):
+    MilvusIndex(lite_db, collection_name="neighbour").add(data[:5])  # shares the database
+    index, folder = _saved(lite_db, data, tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["params"]["uri"] == "<saved milvus lite database>"  # no path outside the folder
+    loaded = MilvusIndex.load(folder)
+    assert loaded.client_.list_collections() == [index.collection_name]
+    assert loaded.masked_ids().tolist() == [10, 11]
+    assert np.array_equal(loaded.search(data[:4], k=6)[0], index.search(data[:4], k=6)[0])
+    loaded.close()
+    index.close()
+
+
+def test_load_never_reaches_a_server_unasked(lite_db, data, tmp_path):
+    index, folder = _saved(lite_db, data, tmp_path)
+    _edit_meta(folder, lambda m: m["params"].update(uri="http://127.0.0.1:9"))
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"meta\.json' names the Milvus server uri='http://127"):
+        MilvusIndex.load(folder)
+    assert time.monotonic() - start < 2  # refused before any connection attempt
+    with pytest.raises(ConnectionError, match=r"Milvus server at uri='http://127\.0\.0\.1:9'"):
+        MilvusIndex.load(folder, allow_remote=True)  # asked: it connects
+    # the caller names where the collection is: loaded from there
+    loaded = MilvusIndex.load(folder, uri=lite_db)
+    assert loaded.uri == lite_db and loaded.masked_ids().tolist() == [10, 11]
+    loaded.close()
+    # an empty saved index would connect on its first add: refused the same way
+    MilvusIndex("http://127.0.0.1:9", dim=4).save(tmp_path / "empty")
+    with pytest.raises(ValueError, match="allow_remote=True"):
+        MilvusIndex.load(tmp_path / "empty")
+    assert MilvusIndex.load(tmp_path / "empty", allow_remote=True).uri == "http://127.0.0.1:9"
+    index.close()
+
+
+def test_load_keeps_lite_files_inside_the_folder(lite_db, data, tmp_path):
+    index, folder = _saved(lite_db, data, tmp_path)
+    _edit_meta(folder, lambda m: m["params"].update(uri=lite_db))
+    with pytest.raises(ValueError, match=r"Milvus Lite database uri=.* outside the folder"):
+        MilvusIndex.load(folder)
+    _edit_meta(folder, lambda m: m["params"].update(uri="<saved milvus lite database>"))
+    database = folder / "milvus.db"
+    database.rename(tmp_path / "elsewhere.db")
+    database.symlink_to(tmp_path / "elsewhere.db")
+    with pytest.raises(ValueError, match=r"milvus\.db' leads outside"):
+        MilvusIndex.load(folder)
+    index.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda m: m.pop("fitted"), r"meta\.json' has no 'fitted' key"),
+        (lambda m: m.pop("params"), r"meta\.json' has no 'params' key"),
+        (lambda m: m["params"].pop("masking"), r"meta\.json' has no 'params\.masking' key"),
+        (lambda m: m["params"].update(colour="red"), r"unknown parameter\(s\): \['colour'\]"),
+        (lambda m: m["params"].update(masking="hide"), r"'masking' parameter of '.*meta\.json'"),
+        (lambda m: m["params"].update(dim=None), r"a fitted index needs 'params\.dim'"),
+        (lambda m: m.update(params=[1]), r"'params' must be an object"),
+    ],
+)
+def test_load_validates_meta(lite_db, data, tmp_path, edit, match):
+    index, folder = _saved(lite_db, data, tmp_path)
+    _edit_meta(folder, edit)
+    with pytest.raises(ValueError, match=match):
+        MilvusIndex.load(folder)
+    index.close()
+
+
+def test_load_unreadable_meta_and_missing_masked_vectors(lite_db, data, tmp_path):
+    index, folder = _saved(lite_db, data, tmp_path, masking="delete")
+    (folder / "masked_vectors.npy").unlink()
+    with pytest.raises(ValueError, match=r"masked_vectors\.npy' must hold the 2 masked vectors"):
+        MilvusIndex.load(folder)
+    (folder / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"meta\.json' is not valid JSON"):
+        MilvusIndex.load(folder)
+    with pytest.raises(FileNotFoundError, match=r"no meta\.json"):
+        MilvusIndex.load(tmp_path / "nowhere")
+    index.close()

@@ -31,7 +31,7 @@ import numpy as np
 import pymilvus, milvus_lite
 
 assert pymilvus.__version__ == "2.5.18", pymilvus.__version__
-import skanchor.index.milvus as milvus_module
+import skanchor.index._milvus_connection as connection_module
 from skanchor.index import ExactIndex, MilvusIndex
 from skanchor.subpool import AnchorSubpool
 
@@ -59,7 +59,7 @@ def same_as_exact(index, exact):
 
 
 def run(masking, attempt):
-    milvus_module._client_has_partial_update = lambda: attempt
+    connection_module.client_has_partial_update = lambda: attempt
     rejected.clear()
     name = f"{masking}_{int(attempt)}"
     index = MilvusIndex(db, collection_name=name, index_type="FLAT", masking=masking).add(X)
@@ -84,6 +84,13 @@ def run(masking, attempt):
         # the whole-row path ran: skipped up front, or after the server refused partial rows
         assert index._no_partial_update
         assert bool(rejected) == attempt, rejected
+    if not attempt:  # save copies the collection through the old client into a new database
+        saved = os.path.join(sys.argv[1], f"saved_{name}")
+        index.save(saved)
+        loaded = MilvusIndex.load(saved)
+        assert loaded.masked_ids().tolist() == exact.masked_ids().tolist()
+        same_as_exact(loaded, exact)
+        loaded.close()
     index.close()
     print(f"{masking} attempt={attempt} OK")
 

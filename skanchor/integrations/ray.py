@@ -19,14 +19,16 @@ simpler choice.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator, Sequence
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
-from skanchor._validation import _describe, check_positive_int
+from skanchor._io import atomic_path
+from skanchor.embed import DEFAULT_MODEL
 from skanchor.index.base import VectorIndex
 
 __all__ = ["embed_parquet", "embed_to_index", "index_parquet", "parquet_shards"]
@@ -34,6 +36,10 @@ __all__ = ["embed_parquet", "embed_to_index", "index_parquet", "parquet_shards"]
 _EMBEDDING = "embedding"
 _ID = "id"
 _PATH = "path"
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+#: A directory, one file, or a list of files.
+_SHARDS = [str, os.PathLike, list, tuple]
 
 
 def _import_ray() -> Any:
@@ -45,12 +51,29 @@ def _import_ray() -> Any:
     return ray
 
 
+@validate_params({"source": _SHARDS}, prefer_skip_nested_validation=True)
 def parquet_shards(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """The ``*.parquet`` files of a directory (sorted by name), or the given list of files."""
+    """The ``*.parquet`` files of a directory (sorted by name), or the given list of files.
+
+    Hidden files (names starting with ``.``, such as the temporary file of a shard being
+    written) are not shards.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or sequence of them
+        A directory, one file, or a list of files.
+
+    Returns
+    -------
+    list of Path
+        The shards.
+    """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix == ".parquet")
+            files = sorted(
+                p for p in path.iterdir() if p.suffix == ".parquet" and not p.name.startswith(".")
+            )
             if not files:
                 raise ValueError(f"{str(path)!r} holds no .parquet shards")
             return files
@@ -104,19 +127,33 @@ def _write_shard(path: Path, ids: np.ndarray, vectors: np.ndarray) -> None:
     table = pa.table(
         {_ID: pa.array(ids, pa.int64()), _EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, dim)}
     )
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # a shard exists only once complete
         pq.write_table(table, tmp)
-        os.replace(tmp, path)  # atomic: a shard exists only once complete
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
+@validate_params(
+    {
+        "source": _SHARDS,
+        "output_dir": [str, os.PathLike],
+        "model": [str, os.PathLike],
+        "text_column": [str],
+        "id_column": [str, None],
+        "num_workers": [_POSITIVE_INT],
+        "batch_size": [_POSITIVE_INT],
+        "encode_batch_size": [_POSITIVE_INT],
+        "num_gpus": [None, Interval(Real, 0, None, closed="left")],
+        "cpus_per_worker": [Interval(Real, 0, None, closed="neither")],
+        "max_seq_length": [None, _POSITIVE_INT],
+        "address": [str, None],
+        "num_cpus": [None, _POSITIVE_INT],
+        "progress_bar": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def embed_parquet(
     source: str | os.PathLike | Sequence[str | os.PathLike],
     output_dir: str | os.PathLike,
-    model: str = "sentence-transformers/all-mpnet-base-v2",
+    model: str | os.PathLike = DEFAULT_MODEL,
     *,
     text_column: str = "text",
     id_column: str | None = "id",
@@ -139,9 +176,11 @@ def embed_parquet(
     output_dir : path
         Receives ``<input name>`` for each shard: columns ``id`` (int64) and ``embedding``
         (fixed-size list of float32, unit norm). Shards already there are skipped (resume).
-    model : str
+    model : str or os.PathLike, default=DEFAULT_MODEL
         Sentence-transformers model (hub id, local path or :data:`skanchor.embed.OFFLINE_MODEL`);
         it must be readable on every worker.
+    text_column : str, default="text"
+        Column of the texts.
     id_column : str or None, default="id"
         Column of integer ids; None numbers the rows ``0..N-1`` over the shards in order (from
         the parquet metadata, so ids are stable across resumed runs).
@@ -154,10 +193,16 @@ def embed_parquet(
     cpus_per_worker : float, default=1.0
         CPUs Ray reserves per actor. Leave some for the parquet reads: with ``num_workers``
         actors of one CPU each on a ``num_workers``-CPU Ray, the reads never get scheduled.
+    max_seq_length : int or None, default=None
+        Truncation length in tokens (see :class:`~skanchor.embed.SentenceEmbedder`).
     address : str or None
         Ray cluster address (``"auto"``, ``"ray://head:10001"``); None starts (or joins the
         already initialised) local Ray with ``num_cpus`` logical CPUs (default: this machine's
         cores, at least ``num_workers * cpus_per_worker + 1``).
+    num_cpus : int or None, default=None
+        Logical CPUs of a local Ray started here.
+    progress_bar : bool, default=False
+        Ray Data's progress bars.
 
     Returns
     -------
@@ -165,11 +210,6 @@ def embed_parquet(
         The output shards, in input order (finished before or by this call).
     """
     shards = parquet_shards(source)
-    num_workers = check_positive_int(num_workers, "num_workers")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
-    if not isinstance(text_column, str):
-        raise TypeError(f"text_column must be a column name, got {_describe(text_column)}")
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = [out_dir / p.name for p in shards]
@@ -188,8 +228,6 @@ def embed_parquet(
         if absent:
             raise ValueError(f"shard {str(shards[i])!r} has no column(s) {absent}: {names}")
 
-    if not cpus_per_worker > 0:
-        raise ValueError(f"cpus_per_worker must be positive, got {_describe(cpus_per_worker)}")
     if num_cpus is None and address is None:
         num_cpus = max(os.cpu_count() or 1, int(np.ceil(num_workers * cpus_per_worker)) + 1)
     ray = _import_ray()
@@ -217,7 +255,7 @@ def embed_parquet(
         ds = ds.map_batches(
             _Embed,
             fn_constructor_kwargs={
-                "model": model,
+                "model": os.fspath(model),
                 "batch_size": encode_batch_size,
                 "device": device,
                 "max_seq_length": max_seq_length,
@@ -263,14 +301,33 @@ def embed_parquet(
     return outputs
 
 
+@validate_params(
+    {"shards": _SHARDS, "batch_rows": [_POSITIVE_INT]}, prefer_skip_nested_validation=True
+)
 def read_embeddings(
     shards: str | os.PathLike | Sequence[str | os.PathLike], batch_rows: int = 65_536
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(ids, vectors)`` batches of at most ``batch_rows`` from embedding shards."""
+    """Yield ``(ids, vectors)`` batches of at most ``batch_rows`` from embedding shards.
+
+    Parameters
+    ----------
+    shards : str, os.PathLike or sequence of them
+        Embedding shards written by :func:`embed_parquet` (a directory or files).
+    batch_rows : int, default=65_536
+        Largest batch.
+
+    Yields
+    ------
+    ids : ndarray of int64
+    vectors : ndarray of float32
+    """
+    return _read_embeddings(parquet_shards(shards), batch_rows)
+
+
+def _read_embeddings(files: list[Path], batch_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     import pyarrow.parquet as pq
 
-    batch_rows = check_positive_int(batch_rows, "batch_rows")
-    for path in parquet_shards(shards):
+    for path in files:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
             if not batch.num_rows:
                 continue
@@ -280,6 +337,17 @@ def read_embeddings(
             yield batch.column(_ID).to_numpy().astype(np.int64), vectors.astype(np.float32)
 
 
+# prefer_skip_nested_validation=False: the index is the caller's object, whose own parameters
+# are validated when vectors are added to it.
+@validate_params(
+    {
+        "shards": _SHARDS,
+        "index": [VectorIndex],
+        "batch_rows": [_POSITIVE_INT],
+        "progress_bar": [None, "boolean"],
+    },
+    prefer_skip_nested_validation=False,
+)
 def index_parquet(
     shards: str | os.PathLike | Sequence[str | os.PathLike],
     index: VectorIndex,
@@ -287,10 +355,26 @@ def index_parquet(
     batch_rows: int = 65_536,
     progress_bar: bool | None = None,
 ) -> VectorIndex:
-    """Add the vectors of embedding shards to ``index`` in batches; ids already in it are
-    skipped (so a partially fed index resumes). Returns the index."""
-    if not isinstance(index, VectorIndex):
-        raise TypeError(f"index must be a VectorIndex, got {_describe(index)}")
+    """Add the vectors of embedding shards to ``index`` in batches.
+
+    Ids already in the index are skipped, so a partially fed index resumes.
+
+    Parameters
+    ----------
+    shards : str, os.PathLike or sequence of them
+        Embedding shards written by :func:`embed_parquet`.
+    index : VectorIndex
+        Where the vectors go.
+    batch_rows : int, default=65_536
+        Vectors read and added per step.
+    progress_bar : bool or None, default=None
+        tqdm bar; None shows it for more than 10 batches.
+
+    Returns
+    -------
+    VectorIndex
+        ``index``.
+    """
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
@@ -298,7 +382,7 @@ def index_parquet(
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
     show = total > 10 * batch_rows if progress_bar is None else progress_bar
     with tqdm(total=total, unit="vec", desc="Indexing", disable=not show) as bar:
-        for ids, vectors in read_embeddings(files, batch_rows):
+        for ids, vectors in _read_embeddings(files, batch_rows):
             new = ~index.contains(ids)
             if new.any():
                 index.add(vectors[new], ids[new])
@@ -306,18 +390,52 @@ def index_parquet(
     return index
 
 
+# prefer_skip_nested_validation=False: embed_params and the index are validated by the calls
+# that use them (embed_parquet, the index's add).
+@validate_params(
+    {
+        "source": _SHARDS,
+        "output_dir": [str, os.PathLike],
+        "index": [VectorIndex, None],
+        "model": [str, os.PathLike],
+        "batch_rows": [_POSITIVE_INT],
+    },
+    prefer_skip_nested_validation=False,
+)
 def embed_to_index(
     source: str | os.PathLike | Sequence[str | os.PathLike],
     output_dir: str | os.PathLike,
     index: VectorIndex | None = None,
-    model: str = "sentence-transformers/all-mpnet-base-v2",
+    model: str | os.PathLike = DEFAULT_MODEL,
     *,
     batch_rows: int = 65_536,
     **embed_params: Any,
 ) -> VectorIndex:
-    """:func:`embed_parquet` then :func:`index_parquet`: texts in parquet shards to an index
-    (default a new :class:`~skanchor.index.HNSWIndex`; pass a
-    :class:`~skanchor.index.MilvusIndex` for a pool beyond one machine). Both steps resume."""
+    """:func:`embed_parquet` then :func:`index_parquet`: texts in parquet shards to an index.
+
+    Both steps resume.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or sequence of them
+        Input parquet shards (see :func:`embed_parquet`).
+    output_dir : str or os.PathLike
+        Where the embedding shards go.
+    index : VectorIndex or None, default=None
+        Default a new :class:`~skanchor.index.HNSWIndex`; pass a
+        :class:`~skanchor.index.MilvusIndex` for a pool beyond one machine.
+    model : str or os.PathLike, default=DEFAULT_MODEL
+        Sentence-transformers model.
+    batch_rows : int, default=65_536
+        Vectors added to the index per step.
+    **embed_params
+        Further parameters of :func:`embed_parquet`.
+
+    Returns
+    -------
+    VectorIndex
+        The index holding every text's vector.
+    """
     outputs = embed_parquet(source, output_dir, model, **embed_params)
     if index is None:
         from skanchor.index import HNSWIndex
