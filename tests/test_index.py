@@ -352,10 +352,12 @@ def test_bad_queries(kind, bad, error, message):
         idx.search(bad, k=2)
 
 
-@pytest.mark.parametrize("k", [0, -3, 1.5, True, "2", None])
+@pytest.mark.parametrize("k", [0, -3, 1.5, 2.0, "2", None])
 def test_bad_k(kind, k):
     idx = make(kind).add(np.eye(4))
-    with pytest.raises((ValueError, TypeError), match=r"k must be a positive integer"):
+    with pytest.raises(
+        (ValueError, TypeError), match=r"'k' parameter of \w+Index.search must be an int.*Got"
+    ):
         idx.search(np.eye(4), k=k)
 
 
@@ -421,8 +423,9 @@ def test_hnsw_ef_is_max_of_ef_and_k(data):
     idx.search(data[:2], k=10)
     assert spy.calls == [30, 50, 60, 45]
     assert spy.inner.ef == 45  # hnswlib's ef is left at the index's ef between searches
-    with pytest.raises(ValueError, match=r"ef must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"'ef' parameter of HNSWIndex .*Got 0 instead"):
         idx.set_ef(0)
+    assert idx.ef == 45  # a rejected value is not set
 
 
 def test_hnsw_retries_with_larger_ef_then_scans(data):
@@ -486,12 +489,13 @@ def test_hnsw_capacity_grows_by_doubling(data):
 @pytest.mark.parametrize(
     ("param", "value", "message"),
     [
-        ("M", 0, "M must be a positive integer"),
-        ("ef_construction", -1, "ef_construction must be a positive integer"),
-        ("ef", 2.5, "ef must be a positive integer"),
-        ("max_elements", 0, "max_elements must be a positive integer"),
-        ("num_threads", 0, "num_threads must be a positive integer or -1"),
-        ("random_state", -1, "random_state must be a non-negative integer"),
+        ("M", 1, r"'M' parameter of HNSWIndex must be an int in the range \[2, inf\). Got 1"),
+        ("ef_construction", -1, r"'ef_construction' parameter .* Got -1"),
+        ("ef", 2.5, r"'ef' parameter of HNSWIndex must be an int .* Got 2.5"),
+        ("max_elements", 0, r"'max_elements' parameter .*or None. Got 0"),
+        ("num_threads", 0, r"'num_threads' parameter .*among \{-1\}. Got 0"),
+        ("random_state", -1, r"'random_state' parameter .* Got -1"),
+        ("dim", 0, r"'dim' parameter of HNSWIndex .* Got 0"),
         ("dim", 5, "vectors has dimension 4, expected 5"),
     ],
 )
