@@ -61,6 +61,9 @@ def top_k_rows(
         scores = scores.astype(np.int64)
     # Rank by increasing key: the best entry has the smallest key.
     key = -scores if largest else scores
+    if n == 1:  # one row (a strategy's scores): partition the values, not the positions
+        cols = _best_columns(key[0], col_ids[0], k)[None, :]
+        return np.take_along_axis(col_ids, cols, axis=1), np.take_along_axis(scores, cols, axis=1)
     if k < m:
         cols = np.argpartition(key, k - 1, axis=1)[:, :k]
         kept = np.take_along_axis(key, cols, axis=1)
@@ -79,10 +82,30 @@ def top_k_rows(
     return np.take_along_axis(col_ids, cols, axis=1), np.take_along_axis(scores, cols, axis=1)
 
 
+def _best_columns(key: np.ndarray, ids: np.ndarray | None, k: int) -> np.ndarray:
+    """Columns of the ``k`` smallest of the 1-d ``key``, smallest first, ties to the smaller id
+    (``ids`` None: the smaller column).
+
+    Every entry tied with the k-th value is a candidate, so the cut never depends on how
+    ``np.partition`` orders equal values.
+    """
+    if k < key.size:
+        kth = np.partition(key, k - 1)[k - 1]
+        candidates = np.flatnonzero(key <= kth)  # increasing columns
+    else:
+        candidates = np.arange(key.size)
+    if ids is None:  # a stable sort keeps tied columns in increasing order
+        order = np.argsort(key[candidates], kind="stable")
+    else:
+        order = np.lexsort((ids[candidates], key[candidates]))
+    return candidates[order[:k]]
+
+
 def top_k(scores: Any, k: int, *, largest: bool = True) -> np.ndarray:
     """Positions of the ``k`` best of the 1-d ``scores``, best first, ties to the smaller position.
 
-    :func:`top_k_rows` for a single row.
+    What :func:`top_k_rows` returns for a single row with the positions as ids (the same
+    code), without the 2-d bookkeeping.
 
     Parameters
     ----------
@@ -108,5 +131,9 @@ def top_k(scores: Any, k: int, *, largest: bool = True) -> np.ndarray:
     scores = np.asarray(scores)
     if scores.ndim != 1:
         raise ValueError(f"scores must be a 1-d array, got shape {scores.shape}")
-    positions, _ = top_k_rows(scores[None, :], k, largest=largest)
-    return positions[0].astype(np.int64, copy=False)
+    k = min(int(k), scores.size)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    if scores.dtype.kind in "bu":
+        scores = scores.astype(np.int64)
+    return _best_columns(-scores if largest else scores, None, k).astype(np.int64, copy=False)

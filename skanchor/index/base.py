@@ -209,7 +209,8 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     every valid row keeps its direction.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore"):  # detected below, and fixed
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unsafe = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < _SAFE_NORM)
     if not unsafe.any():
         return vectors / norms

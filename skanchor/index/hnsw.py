@@ -21,6 +21,7 @@ from skanchor.index.base import (
     _POSITIVE_INT,
     _exact_search,
     _StoredIndex,
+    _unit_rows,
 )
 
 __all__ = ["HNSWIndex"]
@@ -207,7 +208,8 @@ class HNSWIndex(_StoredIndex):
         needed = self.n_items + len(vectors)
         if needed > self.capacity_:  # amortised doubling
             self.index_.resize_index(max(needed, 2 * self.capacity_))
-        self.index_.add_items(vectors, ids, num_threads=int(self.num_threads))
+        # Unit rows: hnswlib normalises too, but its float32 norm overflows for huge rows.
+        self.index_.add_items(_unit_rows(vectors), ids, num_threads=int(self.num_threads))
 
     def _on_mask_change(self, ids: np.ndarray, value: bool) -> None:
         self._slot_lookup_ = None
