@@ -52,6 +52,16 @@ def sort_pool_ids(
     increasing (an argsort if not), then ``index.first_missing`` on the sorted ids: O(1) when
     the index's ids are ``0..N-1``, O(P log N) otherwise.
 
+    Parameters
+    ----------
+    pool_ids : ndarray of int64
+        The index id of each row of ``X_pool`` (from :func:`as_pool_ids` or
+        :meth:`RowLookup.ids_for`).
+    index : VectorIndex, optional
+        The index every id must be stored in; None skips that check.
+    name : str, default="X_pool"
+        Name used in error messages.
+
     Returns
     -------
     pool_sorted : ndarray of int64

@@ -46,11 +46,12 @@ class VectorIndex(abc.ABC):
       ``masked_ids()`` lists the masked ids; ``set_mask(ids)`` makes exactly ``ids`` masked
       (what pool filters do with the labelled set each round).
     - ``vectors(ids)`` returns the stored unit-norm ``float32`` rows, masked or not.
-    - ``contains(ids)`` tells which ids are stored; ``ids()`` lists every stored id (O(N)).
+    - ``contains(ids)`` tells which ids are stored, ``first_missing(ids)`` finds the first
+      that is not (cheap on sorted ids); ``ids()`` lists every stored id (O(N)).
     - ``save(path)`` / ``load(path)`` round-trip everything, masks and search settings included.
     - ``len(index)`` is the number of live items; ``n_items`` counts masked ones too.
 
-    An index is data, not a hyper-parameter: :func:`sklearn.base.clone` returns the index
+    An index is data, not a hyper-parameter: ``sklearn.base.clone`` returns the index
     itself (see :meth:`__sklearn_clone__`), so cloning a pool filter or an
     :class:`~skanchor.AnchoredQueryStrategy` (as ``GridSearchCV`` does) keeps its items.
     """
@@ -79,7 +80,7 @@ class VectorIndex(abc.ABC):
     def __sklearn_clone__(self) -> VectorIndex:
         """The index itself: clones of an estimator that holds an index share it.
 
-        :func:`sklearn.base.clone` would otherwise rebuild the index from its parameters, as
+        ``sklearn.base.clone`` would otherwise rebuild the index from its parameters, as
         an empty index. Sharing rather than copying because an index is the pool's data
         (possibly millions of vectors, or a Milvus collection, which cannot be copied), and
         because sharing is safe: every pool filter sets the index's mask to its own labelled
@@ -93,9 +94,21 @@ class VectorIndex(abc.ABC):
     def first_missing(self, ids: Any, *, assume_sorted: bool = False) -> int | None:
         """The first id of ``ids`` (in their order) that is not stored, or None if all are.
 
-        ``assume_sorted=True`` promises ``ids`` is a validated int64 array in increasing
-        order, which lets an index skip the per-id check where it can (ids ``0..N-1``: only
-        the largest id is compared). Otherwise every id is looked up with :meth:`contains`.
+        What a caller needs to check a whole pool against the index in one call.
+
+        Parameters
+        ----------
+        ids : array-like of int
+            Ids to look up.
+        assume_sorted : bool, default=False
+            Promise that ``ids`` is a validated int64 array in increasing order, which lets
+            an index skip the per-id check where it can (stored ids ``0..N-1``: only the
+            largest id is compared). Otherwise every id is looked up with :meth:`contains`.
+
+        Returns
+        -------
+        int or None
+            The first id that is not stored, or None when every id is.
         """
         ids = check_ids(ids, "ids", unique=False)
         known = self.contains(ids)
@@ -318,11 +331,21 @@ class _StoredIndex(VectorIndex, BaseEstimator):
         self._dim = value
 
     def set_params(self, **params: Any) -> _StoredIndex:
-        """Set parameters (scikit-learn convention), checked before any is set; return ``self``.
+        """Set parameters (scikit-learn convention), all checked before any is set.
 
         Search-time parameters (HNSW's ``ef``, ``num_threads``) take effect at the next
         search. Build parameters (``dim``; HNSW's ``M``, ``ef_construction``,
         ``random_state``) can only be set to their current value once the index holds items.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names and their new values.
+
+        Returns
+        -------
+        self
+            The index.
         """
         current = self.get_params(deep=False)
         if self.n_items:
@@ -388,11 +411,21 @@ class _StoredIndex(VectorIndex, BaseEstimator):
         return self._positions(ids)[0]
 
     def first_missing(self, ids: Any, *, assume_sorted: bool = False) -> int | None:
-        """The first id of ``ids`` that is not stored, or None if all are.
+        """The first id of ``ids`` (in their order) that is not stored, or None if all are.
 
-        With ``assume_sorted=True`` (a validated, increasing int64 array) this costs O(1)
-        when the stored ids are ``0..N-1`` and one vectorised binary search, O(len(ids) log
-        N), otherwise; without it, :meth:`contains` checks every id.
+        Parameters
+        ----------
+        ids : array-like of int
+            Ids to look up.
+        assume_sorted : bool, default=False
+            Promise that ``ids`` is a validated, increasing int64 array: the check then costs
+            O(1) when the stored ids are ``0..N-1`` and one vectorised binary search,
+            O(len(ids) log N), otherwise. Without it, :meth:`contains` checks every id.
+
+        Returns
+        -------
+        int or None
+            The first id that is not stored, or None when every id is.
         """
         if not assume_sorted:
             return super().first_missing(ids)
@@ -570,6 +603,16 @@ class _StoredIndex(VectorIndex, BaseEstimator):
         ids (unique, non-negative), the masks (one boolean per id) and the stored vectors
         (one row per id, the saved dimension). A mismatch raises a ``ValueError`` naming the
         directory and the file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The directory :meth:`save` wrote.
+
+        Returns
+        -------
+        index
+            The loaded index, masks and search settings included.
         """
         path = Path(path)
         meta = _read_meta(path, cls)

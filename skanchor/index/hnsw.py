@@ -65,16 +65,17 @@ def _read_layout(file: Path, where: str) -> tuple[int, np.ndarray, np.ndarray, i
         raise ValueError(f"{where} is unreadable: {exc}") from None
     if header.size != 1:
         raise ValueError(f"{where} is not an hnswlib index (too short for its header)")
-    h = {name: int(header[name][0]) for name in ("count", "size_per_element", "label_offset")}
-    h["offset_data"], h["M"] = int(header["offset_data"][0]), int(header["M"][0])
-    size, label_offset = h["size_per_element"], h["label_offset"]
+    h = {name: int(header[name][0]) for name in _HNSW_HEADER.names}
+    count, size, label_offset = h["count"], h["size_per_element"], h["label_offset"]
     data_bytes = label_offset - h["offset_data"]
-    if int(header["offset_level0"][0]) != 0 or data_bytes <= 0 or data_bytes % 4:
+    if h["offset_level0"] != 0 or data_bytes <= 0 or data_bytes % 4:
         raise ValueError(f"{where} is not an hnswlib index (unexpected header)")
-    if label_offset + 8 > size or _HNSW_HEADER.itemsize + h["count"] * size > file.stat().st_size:
+    if label_offset + 8 > size or _HNSW_HEADER.itemsize + count * size > file.stat().st_size:
         raise ValueError(f"{where} is truncated or not an hnswlib index")
+    if not count:
+        return data_bytes // 4, np.empty(0, np.int64), np.empty(0, bool), h["M"]
     records = np.memmap(
-        file, dtype=np.uint8, mode="r", offset=_HNSW_HEADER.itemsize, shape=(h["count"], size)
+        file, dtype=np.uint8, mode="r", offset=_HNSW_HEADER.itemsize, shape=(count, size)
     )
     labels = np.ascontiguousarray(records[:, label_offset : label_offset + 8]).view("<u8")[:, 0]
     deleted = (records[:, _DELETED_BYTE] & _DELETED_MARK).astype(bool)
