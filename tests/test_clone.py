@@ -58,8 +58,12 @@ def test_clone_keeps_the_fitted_index(index):
     assert cloned is not query and cloned.pool_filter is not query.pool_filter
     assert cloned.pool_filter.index is index  # shared, not rebuilt empty
     assert index.n_items == len(VECTORS)
-    assert clone(query.pool_filter).index is index
     assert clone(index) is index
+    subpool = clone(query.pool_filter)  # the filter alone: its first select works too
+    assert subpool.index is index
+    got = subpool.select(LABELLED, Y[LABELLED]).ids
+    fresh = make_query(index).pool_filter.select(LABELLED, Y[LABELLED]).ids
+    assert got.size == 40 and np.array_equal(got, fresh)
     # the clone's first query works and is the original's (same seeds, same index)
     assert np.array_equal(first_query(cloned), first_query(query))
 
