@@ -21,6 +21,32 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: Floats represent every integer exactly only up to 2**53; a larger float id is already rounded.
+_MAX_EXACT_FLOAT_ID = 2**53
+
+
+def _float_ids(arr: np.ndarray, name: str) -> np.ndarray:
+    """Float ids that hold whole numbers, as int64; anything else raises naming ``name``."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(np.argmin(finite))
+        raise ValueError(f"{name} holds {arr[bad]} at position {bad}: ids must be integers")
+    too_big = np.abs(arr) > _MAX_EXACT_FLOAT_ID
+    if too_big.any():
+        bad = int(np.argmax(too_big))
+        raise ValueError(
+            f"{name} holds the float {arr[bad]:g} at position {bad}: floats beyond 2**53 are "
+            "not exact integers; pass ids as an integer array"
+        )
+    fractional = np.mod(arr, 1) != 0
+    if fractional.any():
+        bad = int(np.argmax(fractional))
+        raise TypeError(
+            f"{name} must hold integer ids, got {arr[bad]} at position {bad} (dtype {arr.dtype})"
+        )
+    return arr.astype(np.int64)
+
+
 def check_positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an ``int`` if it is an integer > 0, else raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -49,12 +75,15 @@ def check_vectors(
 ) -> np.ndarray:
     """Return ``vectors`` as a C-contiguous float32 (n, d) array of finite, non-zero rows.
 
-    Cosine similarity is undefined for a zero vector, so zero-norm rows are an error rather
-    than a silent NaN further down.
+    Cosine similarity is undefined for a zero vector, so all-zero rows are an error rather
+    than a silent NaN further down; so are values that float32 cannot hold. Rows of any
+    other magnitude (``1e20`` or ``1e-30``) are valid: normalising them is the index's job.
     """
     arr = np.asarray(vectors)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
     if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
         arr = arr[None, :]
     if arr.ndim != 2:
@@ -63,17 +92,31 @@ def check_vectors(
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{name} has dimension {arr.shape[1]}, expected {dim}")
+    if not arr.size:
+        return np.ascontiguousarray(arr, dtype=np.float32)
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"{name} contains NaN or inf (first bad row: {np.argmin(finite)})")
+    limit = np.finfo(np.float32).max
+    if (
+        arr.dtype.kind == "f"
+        and arr.dtype.itemsize > 4
+        and (arr.max() > limit or arr.min() < -limit)
+    ):
+        bad = int(np.argmax((np.abs(arr) > limit).any(axis=1)))
+        raise ValueError(
+            f"{name} holds values beyond the float32 range (first in row {bad}, e.g. "
+            f"{np.abs(arr[bad]).max():.3g}): vectors are stored as float32; rescale them"
+        )
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.size and not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise ValueError(f"{name} contains NaN or inf (first bad row: {bad})")
-    if arr.size:
-        norms = np.linalg.norm(arr, axis=1)
-        if (norms == 0).any():
-            bad = int(np.flatnonzero(norms == 0)[0])
-            raise ValueError(
-                f"{name} has a zero-norm row (row {bad}); cosine similarity is undefined for it"
-            )
+    # An exactly-zero row, not a zero norm: a tiny or huge row has a norm that under- or
+    # overflows in float32 but a perfectly good direction (see index.base._unit_rows).
+    nonzero = arr.any(axis=1)
+    if not nonzero.all():
+        raise ValueError(
+            f"{name} has a zero-norm row (row {np.argmin(nonzero)}); cosine similarity is "
+            "undefined for it"
+        )
     return arr
 
 
@@ -84,7 +127,11 @@ def check_ids(
     unique: bool = True,
     allow_empty: bool = True,
 ) -> np.ndarray:
-    """Return ``ids`` as a 1-d int64 array of non-negative integers (unique if asked)."""
+    """Return ``ids`` as a 1-d int64 array of non-negative integers (unique if asked).
+
+    Float ids are accepted when they hold whole numbers up to 2**53 (beyond it a float is no
+    longer an exact integer); NaN, inf and fractions are errors naming ``name``.
+    """
     arr = np.asarray(ids)
     if arr.ndim == 0:
         arr = arr.reshape(1)
@@ -94,11 +141,10 @@ def check_ids(
         if not allow_empty:
             raise ValueError(f"{name} is empty")
         return np.empty(0, dtype=np.int64)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0):
-            arr = arr.astype(np.int64)
-        else:
-            raise TypeError(f"{name} must hold integer ids, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = _float_ids(arr, name)
+    elif arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer ids, got dtype {arr.dtype}")
     if arr.min() < 0:
         raise ValueError(f"{name} must be non-negative, got {int(arr.min())}")
     if arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:

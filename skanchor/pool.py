@@ -15,14 +15,17 @@ index speaks ids. Two bridges:
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils.validation import _num_samples
 
-from skanchor._validation import check_ids
+from skanchor._validation import _describe, check_ids
 
-__all__ = ["RowLookup", "as_pool_ids"]
+if TYPE_CHECKING:
+    from skanchor.index.base import VectorIndex
+
+__all__ = ["RowLookup", "as_pool_ids", "sort_pool_ids"]
 
 
 def as_pool_ids(X_pool: Any, name: str = "X_pool") -> np.ndarray:
@@ -38,19 +41,78 @@ def as_pool_ids(X_pool: Any, name: str = "X_pool") -> np.ndarray:
     return check_ids(arr, name, unique=False)
 
 
+def sort_pool_ids(
+    pool_ids: np.ndarray, index: VectorIndex | None = None, name: str = "X_pool"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ids of the pool rows sorted, and the permutation from sorted ids back to rows.
+
+    ``pool_ids`` (validated int64, one per row of ``X_pool``) must be unique and, when
+    ``index`` is given, every one must be stored in it: an id the index does not hold
+    raises, wherever it lies. Cost: one vectorised pass to see whether the ids are already
+    increasing (an argsort if not), then ``index.first_missing`` on the sorted ids: O(1) when
+    the index's ids are ``0..N-1``, O(P log N) otherwise.
+
+    Parameters
+    ----------
+    pool_ids : ndarray of int64
+        The index id of each row of ``X_pool`` (from :func:`as_pool_ids` or
+        :meth:`RowLookup.ids_for`).
+    index : VectorIndex, optional
+        The index every id must be stored in; None skips that check.
+    name : str, default="X_pool"
+        Name used in error messages.
+
+    Returns
+    -------
+    pool_sorted : ndarray of int64
+        ``pool_ids`` in increasing order.
+    order : ndarray of int64 or None
+        Row of each sorted id (``pool_sorted == pool_ids[order]``); None when ``pool_ids``
+        was already increasing (then rows and sorted positions coincide).
+    """
+    order = None
+    pool_sorted = pool_ids
+    if (np.diff(pool_ids) <= 0).any():
+        order = np.argsort(pool_ids, kind="stable")
+        pool_sorted = pool_ids[order]
+        dup = np.diff(pool_sorted) == 0
+        if dup.any():
+            raise ValueError(f"{name} holds duplicated ids, e.g. {int(pool_sorted[1:][dup][0])}")
+    if index is not None:
+        missing = index.first_missing(pool_sorted, assume_sorted=True)
+        if missing is not None:
+            raise ValueError(f"{name} holds an id that is not in the index: {missing}")
+    return pool_sorted, order
+
+
 def _row_keys(rows: Any, name: str) -> list:
-    """Hashable content keys, one per row: the string itself, or the row's float32 bytes."""
+    """Hashable content keys, one per row: the string itself, or the row's float32 bytes.
+
+    Texts come as a list/tuple of str or a 1-d str/object array (a pandas Series of texts);
+    an entry that is not a str (None, NaN) is an error naming its position, never a key
+    such as ``"None"``.
+    """
     if isinstance(rows, (list, tuple)) and rows and isinstance(rows[0], str):
-        if not all(isinstance(r, str) for r in rows):
-            raise TypeError(f"{name} mixes strings with other types")
-        return list(rows)
+        return _text_keys(rows, name)
     arr = np.asarray(rows)
-    if arr.dtype.kind in "USO" and arr.ndim == 1:
+    if arr.dtype.kind in "US" and arr.ndim == 1:
         return [str(r) for r in arr]
+    if arr.dtype == object and arr.ndim == 1:
+        return _text_keys(arr.tolist(), name)
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be a list of texts or a 2-d numeric array, got {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     return [row.tobytes() for row in arr]
+
+
+def _text_keys(rows: Any, name: str) -> list[str]:
+    for j, row in enumerate(rows):
+        if not isinstance(row, str):
+            raise TypeError(
+                f"{name}[{j}] is {_describe(row)}, not a text: every row must be a str "
+                "(or pass a 2-d numeric array of vectors)"
+            )
+    return list(rows)
 
 
 class RowLookup:

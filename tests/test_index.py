@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pytest
@@ -352,10 +353,12 @@ def test_bad_queries(kind, bad, error, message):
         idx.search(bad, k=2)
 
 
-@pytest.mark.parametrize("k", [0, -3, 1.5, True, "2", None])
+@pytest.mark.parametrize("k", [0, -3, 1.5, 2.0, "2", None])
 def test_bad_k(kind, k):
     idx = make(kind).add(np.eye(4))
-    with pytest.raises((ValueError, TypeError), match=r"k must be a positive integer"):
+    with pytest.raises(
+        (ValueError, TypeError), match=r"'k' parameter of \w+Index.search must be an int.*Got"
+    ):
         idx.search(np.eye(4), k=k)
 
 
@@ -421,8 +424,9 @@ def test_hnsw_ef_is_max_of_ef_and_k(data):
     idx.search(data[:2], k=10)
     assert spy.calls == [30, 50, 60, 45]
     assert spy.inner.ef == 45  # hnswlib's ef is left at the index's ef between searches
-    with pytest.raises(ValueError, match=r"ef must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"'ef' parameter of HNSWIndex .*Got 0 instead"):
         idx.set_ef(0)
+    assert idx.ef == 45  # a rejected value is not set
 
 
 def test_hnsw_retries_with_larger_ef_then_scans(data):
@@ -486,12 +490,13 @@ def test_hnsw_capacity_grows_by_doubling(data):
 @pytest.mark.parametrize(
     ("param", "value", "message"),
     [
-        ("M", 0, "M must be a positive integer"),
-        ("ef_construction", -1, "ef_construction must be a positive integer"),
-        ("ef", 2.5, "ef must be a positive integer"),
-        ("max_elements", 0, "max_elements must be a positive integer"),
-        ("num_threads", 0, "num_threads must be a positive integer or -1"),
-        ("random_state", -1, "random_state must be a non-negative integer"),
+        ("M", 1, r"'M' parameter of HNSWIndex must be an int in the range \[2, inf\). Got 1"),
+        ("ef_construction", -1, r"'ef_construction' parameter .* Got -1"),
+        ("ef", 2.5, r"'ef' parameter of HNSWIndex must be an int .* Got 2.5"),
+        ("max_elements", 0, r"'max_elements' parameter .*or None. Got 0"),
+        ("num_threads", 0, r"'num_threads' parameter .*among \{-1\}. Got 0"),
+        ("random_state", -1, r"'random_state' parameter .* Got -1"),
+        ("dim", 0, r"'dim' parameter of HNSWIndex .* Got 0"),
         ("dim", 5, "vectors has dimension 4, expected 5"),
     ],
 )
@@ -543,3 +548,229 @@ def test_masked_ids_never_returned(kind_name, masked, k, query_seed):
     assert ids.shape == sims.shape == (3, min(k, 40 - len(masked)))
     assert not np.isin(ids, hidden).any()
     assert all(len(set(row)) == len(row) for row in ids.tolist())
+
+
+# -- loading validates what it reads ------------------------------------------------------------
+
+
+def _saved(kind: str, data: np.ndarray, path, masked=(3, 30)):
+    """A valid saved index of ``kind`` (ids 0, 3, 6, ...; two masked) at ``path``."""
+    idx = make(kind).add(data, ids=np.arange(len(data)) * 3)
+    idx.mask(list(masked))
+    idx.save(path)
+    return idx
+
+
+def _edit_meta(path, edit) -> None:
+    meta = json.loads((path / "meta.json").read_text())
+    edit(meta)
+    (path / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("key", ["params", "fitted"])
+def test_load_meta_missing_key(kind, data, tmp_path, key):
+    _saved(kind, data, tmp_path)
+    _edit_meta(tmp_path, lambda meta: meta.pop(key))
+    with pytest.raises(ValueError, match=rf"path='.*': meta.json has no '{key}' key"):
+        KINDS[kind].load(tmp_path)
+
+
+def test_load_meta_bad_params(kind, data, tmp_path):
+    _saved(kind, data, tmp_path)
+    _edit_meta(tmp_path, lambda meta: meta["params"].update(colour="blue"))
+    with pytest.raises(ValueError, match=r"meta.json has params 'colour', not a parameter of"):
+        KINDS[kind].load(tmp_path)
+    _edit_meta(tmp_path, lambda meta: meta["params"].update(colour=None, dim=-2))
+    _edit_meta(tmp_path, lambda meta: meta["params"].pop("colour"))
+    with pytest.raises(ValueError, match=r"meta.json: The 'dim' parameter of \w+ must be"):
+        KINDS[kind].load(tmp_path)
+    _edit_meta(tmp_path, lambda meta: meta["params"].update(dim=None))
+    with pytest.raises(ValueError, match=r"fitted index but has no params 'dim'"):
+        KINDS[kind].load(tmp_path)
+    _edit_meta(tmp_path, lambda meta: meta.update(fitted="yes"))
+    with pytest.raises(ValueError, match=r"'fitted' must be a bool, got 'yes'"):
+        KINDS[kind].load(tmp_path)
+
+
+def test_load_meta_defaults_missing_params(data, tmp_path):
+    _saved("hnsw", data, tmp_path)
+    _edit_meta(tmp_path, lambda meta: meta["params"].pop("num_threads"))
+    assert HNSWIndex.load(tmp_path).num_threads == 1  # the constructor's default
+    _edit_meta(tmp_path, lambda meta: meta["params"].update(M=1))
+    with pytest.raises(ValueError, match=r"meta.json: The 'M' parameter of HNSWIndex .* Got 1"):
+        HNSWIndex.load(tmp_path)
+
+
+def test_load_ids_and_masks_checked(kind, data, tmp_path):
+    _saved(kind, data, tmp_path)
+    ids = np.load(tmp_path / "ids.npy")
+    np.save(tmp_path / "ids.npy", np.r_[ids[:-1], ids[0]])
+    with pytest.raises(ValueError, match=r"ids.npy holds duplicated ids, e.g. 0"):
+        KINDS[kind].load(tmp_path)
+    np.save(tmp_path / "ids.npy", ids.astype(np.float64) + 0.5)
+    with pytest.raises(TypeError, match=r"ids.npy must hold integer ids, got 0.5"):
+        KINDS[kind].load(tmp_path)
+    np.save(tmp_path / "ids.npy", ids)
+    masked = np.load(tmp_path / "masked.npy")
+    for bad in (masked[:-1], masked.astype(np.int8)):
+        np.save(tmp_path / "masked.npy", bad)
+        with pytest.raises(ValueError, match=r"masked.npy must hold one bool per id of ids.npy"):
+            KINDS[kind].load(tmp_path)
+    (tmp_path / "masked.npy").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match=r"masked.npy is not a readable .npy file"):
+        KINDS[kind].load(tmp_path)
+    (tmp_path / "masked.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"masked.npy is missing"):
+        KINDS[kind].load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda v: v[:-1],
+            r"has shape \(199, 16\), but ids.npy and meta.json describe \(200, 16\)",
+        ),
+        (lambda v: np.vstack([v, v[:1]]), r"has shape \(201, 16\)"),
+        (lambda v: v[:, :8], r"has shape \(200, 8\)"),
+        (
+            lambda v: np.where(np.arange(200)[:, None] == 5, np.nan, v),
+            r"contains NaN or inf .*row: 5",
+        ),
+        (lambda v: v * 2, r"row 0 is not unit-norm"),
+    ],
+    ids=["fewer-rows", "more-rows", "dim", "nan", "not-unit"],
+)
+def test_load_exact_vectors_checked(data, tmp_path, edit, message):
+    _saved("exact", data, tmp_path)
+    vectors = np.load(tmp_path / "vectors.npy")
+    np.save(tmp_path / "vectors.npy", edit(vectors))
+    with pytest.raises(ValueError, match=rf"path='.*': vectors.npy {message}"):
+        ExactIndex.load(tmp_path)
+
+
+def _hnsw_file_from(index: HNSWIndex, tmp_path, target) -> None:
+    index.save(tmp_path / "other")
+    (target / "hnswlib.bin").write_bytes((tmp_path / "other" / "hnswlib.bin").read_bytes())
+
+
+def test_load_hnsw_graph_checked_against_ids(data, tmp_path):
+    target = tmp_path / "index"
+    _saved("hnsw", data, target)
+    ids = np.arange(200) * 3
+    cases = [
+        (make("hnsw").add(data[:150], ids=ids[:150]), r"holds 150 items, ids.npy lists 200"),
+        (make("hnsw").add(np.vstack([data, data[:5]])), r"holds 205 items, ids.npy lists 200"),
+        (
+            make("hnsw").add(data[:, :8], ids=ids),
+            r"holds vectors of dimension 8, meta.json says 16",
+        ),
+        (make("hnsw").add(data, ids=ids + 1), r"and ids.npy hold different ids \(e.g. 1\)"),
+        (make("hnsw").add(data, ids=ids), r"and masked.npy disagree .* \(e.g. id 3\)"),
+    ]
+    for other, message in cases:
+        _hnsw_file_from(other, tmp_path, target)
+        with pytest.raises(ValueError, match=rf"path='.*': hnswlib.bin {message}"):
+            HNSWIndex.load(target)
+    good = make("hnsw").add(data, ids=ids)
+    good.mask([3, 30])
+    _hnsw_file_from(good, tmp_path, target)
+    assert HNSWIndex.load(target).n_masked == 2  # the same state, saved elsewhere: accepted
+    blob = (target / "hnswlib.bin").read_bytes()
+    (target / "hnswlib.bin").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=r"hnswlib.bin is truncated"):
+        HNSWIndex.load(target)
+    (target / "hnswlib.bin").write_bytes(blob[:20])
+    with pytest.raises(ValueError, match=r"hnswlib.bin is not an hnswlib index"):
+        HNSWIndex.load(target)
+
+
+def test_save_removes_meta_first(kind, data, tmp_path, monkeypatch):
+    """An interrupted re-save leaves no meta.json, so the directory does not load as an index."""
+    idx = _saved(kind, data, tmp_path)
+
+    def crash(path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(idx, "_save_storage", crash)
+    with pytest.raises(OSError, match="disk full"):
+        idx.save(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no meta.json"):
+        KINDS[kind].load(tmp_path)
+
+
+# -- ids and vectors at the edges of their types ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ids", "error", "message"),
+    [
+        (
+            [1.0, 1e20],
+            ValueError,
+            r"ids holds the float 1e\+20 at position 1: floats beyond 2\*\*53",
+        ),
+        ([1.0, -1e20], ValueError, r"floats beyond 2\*\*53"),
+        ([1.0, np.nan], ValueError, r"ids holds nan at position 1"),
+        ([np.inf, 1.0], ValueError, r"ids holds inf at position 0"),
+        ([2.0, 2.5], TypeError, r"ids must hold integer ids, got 2.5 at position 1"),
+        (np.array([1, 2**63], dtype=np.uint64), ValueError, r"too large for int64"),
+    ],
+)
+def test_check_ids_floats_and_overflow(ids, error, message):
+    from skanchor._validation import check_ids
+
+    with pytest.raises(error, match=message):
+        check_ids(ids, "ids")
+    assert check_ids([3.0, float(2**53)], "ids").tolist() == [3, 2**53]
+
+
+def test_float_ids_for_add_are_exact_or_rejected(kind, data):
+    idx = make(kind).add(data[:2], ids=[4.0, 9.0])
+    assert idx.ids().tolist() == [4, 9]
+    with pytest.raises(ValueError, match=r"ids holds the float 1e\+20"):
+        idx.add(data[2:4], ids=[10.0, 1e20])
+    assert idx.n_items == 2
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-30, 1e36])
+def test_vectors_of_extreme_magnitude_normalise(kind, data, scale):
+    idx = make(kind).add(data[:50].astype(np.float64) * scale)
+    stored = idx.vectors(np.arange(50))
+    np.testing.assert_allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(stored, unit(data[:50]), atol=1e-5)
+    ids, sims = idx.search(data[:5] * scale, k=1)
+    assert ids[:, 0].tolist() == list(range(5))
+    np.testing.assert_allclose(sims[:, 0], 1.0, atol=1e-5)
+
+
+def test_vectors_beyond_float32_are_rejected(kind):
+    x = np.ones((3, 4))
+    x[2, 1] = 1e39
+    with pytest.raises(ValueError, match=r"vectors holds values beyond the float32 range .*row 2"):
+        make(kind).add(x)
+
+
+def test_unit_rows_mixes_safe_and_unsafe_rows():
+    rows = np.array([[3.0, 4.0], [3e20, 4e20], [3e-30, 4e-30], [-1e-45, 0.0]], dtype=np.float32)
+    out = index_base._unit_rows(rows)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.6, 0.8]] * 3 + [[-1.0, 0.0]], atol=1e-6)
+
+
+# -- the cheap membership checks ------------------------------------------------------------------
+
+
+def test_contains_and_first_missing(kind, data):
+    dense = make(kind).add(data[:10])
+    sparse = make(kind).add(data[:10], ids=np.arange(10) * 7)
+    assert dense.contains([0, 9, 10, 3]).tolist() == [True, True, False, True]
+    assert sparse.contains([0, 63, 64, 7, 8]).tolist() == [True, True, False, True, False]
+    for idx, inside, gap in ((dense, [0, 4, 9], [2, 10, 11]), (sparse, [0, 28, 63], [7, 8, 63])):
+        assert idx.first_missing(np.array(inside), assume_sorted=True) is None
+        assert idx.first_missing(inside) is None
+        assert idx.first_missing(np.array(gap), assume_sorted=True) == gap[1]
+        assert idx.first_missing(gap[::-1]) == gap[1 if idx is sparse else 2]  # order given
+    assert make(kind).first_missing(np.array([2]), assume_sorted=True) == 2
+    with pytest.raises(ValueError, match=r"increasing int64 ids"):
+        dense.first_missing(np.array([1.0]), assume_sorted=True)

@@ -9,15 +9,25 @@ never returns them. Similarities are cosine similarities (higher is closer).
 from __future__ import annotations
 
 import abc
+import inspect
 import json
 import os
 from collections.abc import Callable
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 
-from skanchor._validation import _describe, check_ids, check_positive_int, check_vectors
+from skanchor._io import atomic_write
+from skanchor._ranking import top_k_rows
+from skanchor._validation import _describe, check_ids, check_vectors
 
 __all__ = ["VectorIndex"]
 
@@ -36,9 +46,14 @@ class VectorIndex(abc.ABC):
       ``masked_ids()`` lists the masked ids; ``set_mask(ids)`` makes exactly ``ids`` masked
       (what pool filters do with the labelled set each round).
     - ``vectors(ids)`` returns the stored unit-norm ``float32`` rows, masked or not.
-    - ``contains(ids)`` tells which ids are stored; ``ids()`` lists every stored id (O(N)).
+    - ``contains(ids)`` tells which ids are stored, ``first_missing(ids)`` finds the first
+      that is not (cheap on sorted ids); ``ids()`` lists every stored id (O(N)).
     - ``save(path)`` / ``load(path)`` round-trip everything, masks and search settings included.
     - ``len(index)`` is the number of live items; ``n_items`` counts masked ones too.
+
+    An index is data, not a hyper-parameter: ``sklearn.base.clone`` returns the index
+    itself (see :meth:`__sklearn_clone__`), so cloning a pool filter or an
+    :class:`~skanchor.AnchoredQueryStrategy` (as ``GridSearchCV`` does) keeps its items.
     """
 
     #: Short name used in reprs and by the experiment layer.
@@ -61,6 +76,43 @@ class VectorIndex(abc.ABC):
 
     def __len__(self) -> int:
         return self.n_items - self.n_masked
+
+    def __sklearn_clone__(self) -> VectorIndex:
+        """The index itself: clones of an estimator that holds an index share it.
+
+        ``sklearn.base.clone`` would otherwise rebuild the index from its parameters, as
+        an empty index. Sharing rather than copying because an index is the pool's data
+        (possibly millions of vectors, or a Milvus collection, which cannot be copied), and
+        because sharing is safe: every pool filter sets the index's mask to its own labelled
+        set at the start of each ``select``, so clones used one after the other never see
+        each other's masks. Clones must not search the same index concurrently from several
+        threads; process-based parallelism (joblib's default) pickles a copy per worker.
+        ``copy.deepcopy`` and pickling still make independent copies.
+        """
+        return self
+
+    def first_missing(self, ids: Any, *, assume_sorted: bool = False) -> int | None:
+        """The first id of ``ids`` (in their order) that is not stored, or None if all are.
+
+        What a caller needs to check a whole pool against the index in one call.
+
+        Parameters
+        ----------
+        ids : array-like of int
+            Ids to look up.
+        assume_sorted : bool, default=False
+            Promise that ``ids`` is a validated int64 array in increasing order, which lets
+            an index skip the per-id check where it can (stored ids ``0..N-1``: only the
+            largest id is compared). Otherwise every id is looked up with :meth:`contains`.
+
+        Returns
+        -------
+        int or None
+            The first id that is not stored, or None when every id is.
+        """
+        ids = check_ids(ids, "ids", unique=False)
+        known = self.contains(ids)
+        return None if known.all() else int(ids[np.argmin(known)])
 
     def _new_ids(self, ids: Any, n: int, items: str) -> np.ndarray:
         """The ids for ``n`` items about to be added: ``ids`` checked (unique, one per item), or
@@ -151,44 +203,36 @@ _MASKED_FILE = "masked.npy"
 _FORMAT = "skanchor.index"
 _FORMAT_VERSION = 1
 
+_VAR = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+_SEARCH_CONSTRAINTS = {"k": [_POSITIVE_INT]}
+
+#: Below this float32 norm a row's squares may have lost precision to underflow: rescale first.
+_SAFE_NORM = 1e-15
 #: Upper bound on the elements of one (queries x items) score block in exact search (64 MiB).
 _SCORE_BLOCK = 1 << 24
 _QUERY_BLOCK = 1024
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """A new float32 array: the rows of ``vectors`` (checked non-zero) scaled to unit norm."""
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    """A new float32 array: the rows of ``vectors`` (finite, not all-zero) scaled to unit norm.
 
-
-def _topk(scores: np.ndarray, col_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` columns of each row of ``scores``, sorted by (similarity desc, id asc).
-
-    ``col_ids`` is (m,) or (n, m). Ties at the k-th place go to the smaller id, so results do
-    not depend on storage order (duplicate documents give exactly tied scores).
+    A row whose float32 norm overflows (values around 1e20 square to inf) or underflows
+    (values around 1e-25 square to 0) is first divided by its largest absolute value, so
+    every valid row keeps its direction.
     """
-    n, m = scores.shape
-    col_ids = np.broadcast_to(col_ids, scores.shape)
-    if k < m:
-        cols = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        sims = np.take_along_axis(scores, cols, axis=1)
-        kth = sims.min(axis=1, keepdims=True)
-        split = (scores == kth).sum(axis=1) > (sims == kth).sum(axis=1)
-        for r in np.flatnonzero(split):  # a tie straddles the cut: rare, fixed row by row
-            above = np.flatnonzero(scores[r] > kth[r])
-            tied = np.flatnonzero(scores[r] == kth[r])
-            tied = tied[np.argsort(col_ids[r, tied], kind="stable")][: k - above.size]
-            cols[r] = np.concatenate([above, tied])
-        sims = np.take_along_axis(scores, cols, axis=1)
-    else:
-        cols = np.broadcast_to(np.arange(m), (n, m))
-        sims = scores
-    ids = np.take_along_axis(col_ids, cols, axis=1)
-    order = np.lexsort((ids, -sims), axis=1)
-    return (
-        np.take_along_axis(ids, order, axis=1).astype(np.int64, copy=False),
-        np.take_along_axis(sims, order, axis=1).astype(np.float32, copy=False),
-    )
+    vectors = np.asarray(vectors, dtype=np.float32)
+    with np.errstate(over="ignore", under="ignore"):  # detected below, and fixed
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unsafe = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < _SAFE_NORM)
+    if not unsafe.any():
+        return vectors / norms
+    out = np.empty_like(vectors)
+    out[~unsafe] = vectors[~unsafe] / norms[~unsafe]
+    rows = vectors[unsafe]
+    rows = rows / np.abs(rows).max(axis=1, keepdims=True)
+    out[unsafe] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return out
 
 
 def _exact_search(
@@ -222,19 +266,19 @@ def _exact_search(
                 scores[:, excluded] = -np.inf
                 n_valid -= int(excluded.sum())
             if n_valid:
-                top = _topk(scores, ids, min(k, n_valid))
+                top = top_k_rows(scores, min(k, n_valid), ids=ids)
                 parts_ids.append(top[0])
                 parts_sims.append(top[1])
         if len(parts_ids) == 1:
             ids, sims = parts_ids[0], parts_sims[0]
         else:
-            ids, sims = _topk(np.hstack(parts_sims), np.hstack(parts_ids), k)
-        out_ids[q0 : q0 + len(q)] = ids
+            ids, sims = top_k_rows(np.hstack(parts_sims), k, ids=np.hstack(parts_ids))
+        out_ids[q0 : q0 + len(q)] = ids  # int64 / float32 by assignment
         out_sims[q0 : q0 + len(q)] = sims
     return out_ids, out_sims
 
 
-class _StoredIndex(VectorIndex):
+class _StoredIndex(VectorIndex, BaseEstimator):
     """Id bookkeeping, masks, validation and persistence shared by the concrete indexes.
 
     Rows are numbered in insertion order. ``row_ids_`` maps row -> id, ``sorted_ids_`` /
@@ -242,12 +286,39 @@ class _StoredIndex(VectorIndex):
     mask / unmask / is_masked / contains cost O(len(ids) log N), never O(N). Subclasses store
     the vectors and implement :meth:`search` and :meth:`vectors`, plus the storage hooks
     ``_store``, ``_on_mask_change``, ``_save_storage`` and ``_load_storage``.
+
+    Parameters follow scikit-learn: the constructor stores them, ``_parameter_constraints``
+    declares them, and they are checked by :meth:`add` (the index's ``fit``), :meth:`load` and
+    :meth:`set_params`, the calls that put them to use. The build parameters
+    (``_build_params``) shape the stored structure, so once the index holds items
+    :meth:`set_params` refuses to change them. (``VectorIndex`` comes first in the bases so
+    that its ``__sklearn_clone__`` wins over ``BaseEstimator``'s.)
     """
 
-    #: Constructor parameter names, in signature order (for get_params, repr, save).
-    _param_names: ClassVar[tuple[str, ...]] = ("dim",)
+    _parameter_constraints: ClassVar[dict] = {"dim": [_POSITIVE_INT, None]}
+    #: Parameters fixed once items are stored (changing them would need a rebuild).
+    _build_params: ClassVar[frozenset[str]] = frozenset({"dim"})
 
     # -- parameters --------------------------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """Parameter names (scikit-learn's introspection of ``__init__``), sorted.
+
+        A subclass whose ``__init__`` forwards ``**kwargs`` to its parent's (say, one that
+        fixes a few defaults) also has its parent's parameters: the names are collected along
+        the class hierarchy down to the first ``__init__`` without ``**kwargs``.
+        """
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            params = inspect.signature(init).parameters.values()
+            names.update(p.name for p in params if p.name != "self" and p.kind not in _VAR)
+            if not any(p.kind == p.VAR_KEYWORD for p in params):
+                break
+        return sorted(names)
+
     @property
     def dim(self) -> int:
         """Dimension of the stored vectors (the ``dim`` parameter, None until known)."""
@@ -259,19 +330,37 @@ class _StoredIndex(VectorIndex):
             raise ValueError(f"dim={value!r} does not match the stored vectors (dim {self.dim_})")
         self._dim = value
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in self._param_names}
-
     def set_params(self, **params: Any) -> _StoredIndex:
-        """Set constructor parameters (scikit-learn convention); return ``self``."""
-        for name, value in params.items():
-            if name not in self._param_names:
-                raise ValueError(
-                    f"{name!r} is not a parameter of {type(self).__name__}; "
-                    f"valid: {', '.join(self._param_names)}"
-                )
-            setattr(self, name, value)
+        """Set parameters (scikit-learn convention), all checked before any is set.
+
+        Search-time parameters (HNSW's ``ef``, ``num_threads``) take effect at the next
+        search. Build parameters (``dim``; HNSW's ``M``, ``ef_construction``,
+        ``random_state``) can only be set to their current value once the index holds items.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names and their new values.
+
+        Returns
+        -------
+        self
+            The index.
+        """
+        current = self.get_params(deep=False)
+        if self.n_items:
+            for name in sorted(self._build_params & params.keys()):
+                if params[name] != current[name]:
+                    raise ValueError(
+                        f"{name}={params[name]!r} cannot be set on a {type(self).__name__} that "
+                        f"holds items (built with {name}={current[name]!r}): build a new index"
+                    )
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {**current, **params},
+            caller_name=type(self).__name__,
+        )
+        super().set_params(**params)
         return self
 
     def __repr__(self) -> str:
@@ -317,7 +406,41 @@ class _StoredIndex(VectorIndex):
         ids = check_ids(ids, "ids", unique=False)
         if not hasattr(self, "sorted_ids_") or not len(ids):
             return np.zeros(len(ids), dtype=bool)
+        if self.dense_ids_:
+            return ids < len(self.sorted_ids_)
         return self._positions(ids)[0]
+
+    def first_missing(self, ids: Any, *, assume_sorted: bool = False) -> int | None:
+        """The first id of ``ids`` (in their order) that is not stored, or None if all are.
+
+        Parameters
+        ----------
+        ids : array-like of int
+            Ids to look up.
+        assume_sorted : bool, default=False
+            Promise that ``ids`` is a validated, increasing int64 array: the check then costs
+            O(1) when the stored ids are ``0..N-1`` and one vectorised binary search,
+            O(len(ids) log N), otherwise. Without it, :meth:`contains` checks every id.
+
+        Returns
+        -------
+        int or None
+            The first id that is not stored, or None when every id is.
+        """
+        if not assume_sorted:
+            return super().first_missing(ids)
+        ids = np.asarray(ids)
+        if not ids.size:
+            return None
+        if ids.dtype != np.int64 or ids.ndim != 1 or ids[0] < 0:
+            raise ValueError("first_missing(assume_sorted=True) needs increasing int64 ids >= 0")
+        if not hasattr(self, "sorted_ids_"):
+            return int(ids[0])
+        if self.dense_ids_:
+            n = len(self.sorted_ids_)
+            return None if ids[-1] < n else int(ids[np.searchsorted(ids, n)])
+        known = self._positions(ids)[0]
+        return None if known.all() else int(ids[np.argmin(known)])
 
     def _rows(self, ids: Any, name: str = "ids") -> np.ndarray:
         """Rows of ``ids`` (validated); unknown ids raise a ValueError naming ``name``."""
@@ -383,10 +506,8 @@ class _StoredIndex(VectorIndex):
         Vectors are checked (finite, non-zero, right dimension) and stored unit-normalised;
         an id already stored, or repeated within ``ids``, is an error. Returns ``self``.
         """
-        dim = self.dim
-        if dim is not None:
-            dim = check_positive_int(dim, "dim")
-        vectors = check_vectors(vectors, "vectors", dim=dim)
+        self._validate_params()
+        vectors = check_vectors(vectors, "vectors", dim=self.dim)
         n = len(vectors)
         ids = self._new_ids(ids, n, f"vectors has {n} rows")
         self._store(vectors, ids)  # may raise: bookkeeping below only on success
@@ -427,7 +548,9 @@ class _StoredIndex(VectorIndex):
     # -- searching ---------------------------------------------------------------------------
     def _check_search(self, queries: Any, k: Any) -> tuple[np.ndarray, int]:
         """Validated unit-norm float32 queries (1-d = one query) and ``min(k, len(self))``."""
-        k = check_positive_int(k, "k")
+        validate_parameter_constraints(
+            _SEARCH_CONSTRAINTS, {"k": k}, caller_name=f"{type(self).__name__}.search"
+        )
         arr = np.asarray(queries)
         if arr.ndim == 1:
             arr = arr[None, :]
@@ -449,9 +572,14 @@ class _StoredIndex(VectorIndex):
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to the directory ``path`` (created if needed)."""
+        """Write the index to the directory ``path`` (created if needed).
+
+        ``meta.json`` is removed first and written last (atomically), so a directory whose
+        save was interrupted is not mistaken for an index.
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        (path / _META_FILE).unlink(missing_ok=True)
         fitted = self.n_items > 0
         if fitted:
             np.save(path / _IDS_FILE, self.row_ids_)
@@ -464,47 +592,61 @@ class _StoredIndex(VectorIndex):
             "params": self._saved_params(),
             "fitted": fitted,
         }
-        # Written last, so a half-written directory is not mistaken for an index.
-        (path / _META_FILE).write_text(json.dumps(meta, indent=2))
+        atomic_write(path / _META_FILE, lambda f: json.dump(meta, f, indent=2), text=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> _StoredIndex:
-        """Read an index written by :meth:`save` of the same class."""
+        """Read an index written by :meth:`save` of the same class.
+
+        Everything read is checked before it is used: ``meta.json`` (its keys, the parameters
+        against the class's constraints; a parameter missing from it takes its default), the
+        ids (unique, non-negative), the masks (one boolean per id) and the stored vectors
+        (one row per id, the saved dimension). A mismatch raises a ``ValueError`` naming the
+        directory and the file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The directory :meth:`save` wrote.
+
+        Returns
+        -------
+        index
+            The loaded index, masks and search settings included.
+        """
         path = Path(path)
-        meta_file = path / _META_FILE
-        if not meta_file.is_file():
-            raise FileNotFoundError(
-                f"path={str(path)!r} holds no saved skanchor index (no {_META_FILE})"
+        meta = _read_meta(path, cls)
+        where = f"path={str(path)!r}: {_META_FILE}"
+        params = meta["params"]
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise ValueError(
+                f"{where} has params {unknown[0]!r}, not a parameter of {cls.__name__}"
             )
+        index = cls(**params)
         try:
-            meta = json.loads(meta_file.read_text())
-        except ValueError as exc:
-            raise ValueError(f"path={str(path)!r}: unreadable {_META_FILE}: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise ValueError(f"path={str(path)!r} does not hold a skanchor index")
-        if meta.get("kind") != cls.kind:
+            index._validate_params()
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"{where}: {exc}") from None
+        if not meta["fitted"]:
+            return index
+        if params.get("dim") is None:
+            raise ValueError(f"{where} describes a fitted index but has no params 'dim'")
+        ids = _read_npy(path, _IDS_FILE)
+        ids = check_ids(ids, f"path={str(path)!r}: {_IDS_FILE}", unique=True, allow_empty=False)
+        masked = _read_npy(path, _MASKED_FILE)
+        if masked.dtype != np.bool_ or masked.shape != ids.shape:
             raise ValueError(
-                f"path={str(path)!r} holds a {meta.get('kind')!r} index, not {cls.kind!r}: "
-                f"load it with the matching class, not {cls.__name__}"
+                f"path={str(path)!r}: {_MASKED_FILE} must hold one bool per id of {_IDS_FILE} "
+                f"({ids.size}), got dtype {masked.dtype}, shape {masked.shape}"
             )
-        if meta.get("format_version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"path={str(path)!r} has index format version "
-                f"{_describe(meta.get('format_version'))}; this skanchor reads {_FORMAT_VERSION}"
-            )
-        index = cls(**meta["params"])
-        if meta["fitted"]:
-            ids = np.load(path / _IDS_FILE, allow_pickle=False)
-            masked = np.load(path / _MASKED_FILE, allow_pickle=False)
-            if ids.shape != masked.shape:
-                raise ValueError(f"path={str(path)!r}: {_IDS_FILE} and {_MASKED_FILE} disagree")
-            index._load_storage(path)
-            index.dim_ = int(meta["params"]["dim"])
-            index._append_ids(ids.astype(np.int64, copy=False))
-            index.masked_ = masked.astype(bool, copy=True)
-            index.n_masked_ = int(index.masked_.sum())
-            index.masked_set_ = set(index.row_ids_[index.masked_].tolist())
-            index._after_load()
+        index.dim_ = int(params["dim"])
+        index._append_ids(ids)
+        index.masked_ = masked.copy()
+        index.n_masked_ = int(masked.sum())
+        index.masked_set_ = set(ids[masked].tolist())
+        index._load_storage(path)
+        index._after_load()
         return index
 
     def _after_load(self) -> None:
@@ -515,5 +657,55 @@ class _StoredIndex(VectorIndex):
         raise NotImplementedError
 
     def _load_storage(self, path: Path) -> None:
-        """Hook: read what :meth:`_save_storage` wrote; parameters are already set."""
+        """Hook: read and check what :meth:`_save_storage` wrote.
+
+        Parameters, ``dim_``, the ids and the masks are already restored (and checked); the
+        hook checks its files against them and raises a ``ValueError`` naming ``path`` and
+        the file on any mismatch.
+        """
         raise NotImplementedError
+
+
+def _read_meta(path: Path, cls: type[_StoredIndex]) -> dict[str, Any]:
+    """The checked ``meta.json`` of the saved index at ``path``, for loading with ``cls``."""
+    meta_file = path / _META_FILE
+    if not meta_file.is_file():
+        raise FileNotFoundError(
+            f"path={str(path)!r} holds no saved skanchor index (no {_META_FILE})"
+        )
+    where = f"path={str(path)!r}: {_META_FILE}"
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{where} is unreadable: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise ValueError(f"path={str(path)!r} does not hold a skanchor index")
+    if meta.get("kind") != cls.kind:
+        raise ValueError(
+            f"path={str(path)!r} holds a {meta.get('kind')!r} index, not {cls.kind!r}: "
+            f"load it with the matching class, not {cls.__name__}"
+        )
+    if meta.get("format_version") != _FORMAT_VERSION:
+        raise ValueError(
+            f"path={str(path)!r} has index format version "
+            f"{_describe(meta.get('format_version'))}; this skanchor reads {_FORMAT_VERSION}"
+        )
+    for key, kind in (("params", dict), ("fitted", bool)):
+        if key not in meta:
+            raise ValueError(f"{where} has no {key!r} key")
+        if not isinstance(meta[key], kind):
+            raise ValueError(
+                f"{where}: {key!r} must be a {kind.__name__}, got {_describe(meta[key])}"
+            )
+    return meta
+
+
+def _read_npy(path: Path, name: str) -> np.ndarray:
+    """The array in the file ``name`` of the saved index at ``path`` (no pickles)."""
+    file = path / name
+    if not file.is_file():
+        raise FileNotFoundError(f"path={str(path)!r}: {name} is missing")
+    try:
+        return np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"path={str(path)!r}: {name} is not a readable .npy file: {exc}") from None

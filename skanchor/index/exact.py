@@ -11,11 +11,20 @@ from typing import ClassVar
 
 import numpy as np
 
-from skanchor.index.base import _exact_search, _StoredIndex, _unit_rows
+from skanchor._validation import check_vectors
+from skanchor.index.base import (
+    _IDS_FILE,
+    _META_FILE,
+    _exact_search,
+    _read_npy,
+    _StoredIndex,
+    _unit_rows,
+)
 
 __all__ = ["ExactIndex"]
 
 _VECTORS_FILE = "vectors.npy"
+_NORM_TOLERANCE = 1e-3  # float32 rows normalised by save are unit-norm to ~1e-7
 
 
 class ExactIndex(_StoredIndex):
@@ -56,7 +65,6 @@ class ExactIndex(_StoredIndex):
     """
 
     kind: ClassVar[str] = "exact"
-    _param_names: ClassVar[tuple[str, ...]] = ("dim",)
 
     def __init__(self, dim: int | None = None):
         self.dim = dim
@@ -107,5 +115,18 @@ class ExactIndex(_StoredIndex):
         np.save(path / _VECTORS_FILE, self.vectors_)
 
     def _load_storage(self, path: Path) -> None:
-        buffer = np.load(path / _VECTORS_FILE, allow_pickle=False)
-        self._buffer_ = np.ascontiguousarray(buffer, dtype=np.float32)
+        vectors = _read_npy(path, _VECTORS_FILE)
+        expected = (self.n_items, self.dim_)
+        if vectors.shape != expected:
+            raise ValueError(
+                f"path={str(path)!r}: {_VECTORS_FILE} has shape {vectors.shape}, but "
+                f"{_IDS_FILE} and {_META_FILE} describe {expected} (n_items, dim)"
+            )
+        vectors = check_vectors(vectors, f"path={str(path)!r}: {_VECTORS_FILE}")
+        off = np.abs(np.linalg.norm(vectors, axis=1) - 1) > _NORM_TOLERANCE
+        if off.any():
+            raise ValueError(
+                f"path={str(path)!r}: {_VECTORS_FILE} row {np.argmax(off)} is not unit-norm: "
+                "save writes normalised rows, so the file was not written by save"
+            )
+        self._buffer_ = vectors

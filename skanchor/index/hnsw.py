@@ -7,42 +7,79 @@ times slower with several threads.
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import hnswlib
 import numpy as np
+from sklearn.utils._param_validation import Interval, Options
 
-from skanchor._validation import _describe, check_positive_int
-from skanchor.index.base import _exact_search, _StoredIndex
+from skanchor.index.base import (
+    _IDS_FILE,
+    _MASKED_FILE,
+    _POSITIVE_INT,
+    _exact_search,
+    _StoredIndex,
+    _unit_rows,
+)
 
 __all__ = ["HNSWIndex"]
 
 _HNSW_FILE = "hnswlib.bin"
 _FETCH_BLOCK = 1 << 16  # rows read from hnswlib at a time in the exact fallback
 _EF_GROWTH = 4  # ef multiplier between retries when hnswlib finds fewer than k live items
+_DEFAULT_SEED = 100  # hnswlib's own default seed, used for random_state=None
+
+#: The header hnswlib's ``saveIndex`` writes (hnswlib 0.6-0.8, little-endian), then one
+#: ``size_per_element`` record per item: level-0 links (byte 2 holds the deleted flag), the
+#: vector at ``offset_data``, the label (uint64) at ``label_offset``. Read to check a saved
+#: graph against ``ids.npy``: hnswlib's API reports neither the dimension of a loaded file nor
+#: which items are deleted.
+_HNSW_HEADER = np.dtype(
+    [
+        ("offset_level0", "<u8"),
+        ("max_elements", "<u8"),
+        ("count", "<u8"),
+        ("size_per_element", "<u8"),
+        ("label_offset", "<u8"),
+        ("offset_data", "<u8"),
+        ("max_level", "<i4"),
+        ("entry_point", "<u4"),
+        ("max_M", "<u8"),
+        ("max_M0", "<u8"),
+        ("M", "<u8"),
+        ("mult", "<f8"),
+        ("ef_construction", "<u8"),
+    ]
+)
+_DELETED_BYTE, _DELETED_MARK = 2, 0x01
 
 
-def _check_num_threads(value: Any) -> int:
-    if value == -1 and not isinstance(value, bool):
-        return -1
+def _read_layout(file: Path, where: str) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """(dim, labels, deleted flags, M) of the items of the hnswlib file ``file``, in storage
+    order, read from the file itself in O(n_items); ``where`` prefixes errors."""
     try:
-        return check_positive_int(value, "num_threads")
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"num_threads must be a positive integer or -1 (all cores), got {_describe(value)}"
-        ) from None
-
-
-def _check_seed(value: Any) -> int:
-    if value is None:
-        return 100  # hnswlib's own default
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
-            f"random_state must be a non-negative integer or None, got {_describe(value)}"
-        )
-    return int(value)
+        header = np.fromfile(file, dtype=_HNSW_HEADER, count=1)
+    except OSError as exc:
+        raise ValueError(f"{where} is unreadable: {exc}") from None
+    if header.size != 1:
+        raise ValueError(f"{where} is not an hnswlib index (too short for its header)")
+    h = {name: int(header[name][0]) for name in _HNSW_HEADER.names}
+    count, size, label_offset = h["count"], h["size_per_element"], h["label_offset"]
+    data_bytes = label_offset - h["offset_data"]
+    if h["offset_level0"] != 0 or data_bytes <= 0 or data_bytes % 4:
+        raise ValueError(f"{where} is not an hnswlib index (unexpected header)")
+    if label_offset + 8 > size or _HNSW_HEADER.itemsize + count * size > file.stat().st_size:
+        raise ValueError(f"{where} is truncated or not an hnswlib index")
+    if not count:
+        return data_bytes // 4, np.empty(0, np.int64), np.empty(0, bool), h["M"]
+    records = np.memmap(
+        file, dtype=np.uint8, mode="r", offset=_HNSW_HEADER.itemsize, shape=(count, size)
+    )
+    labels = np.ascontiguousarray(records[:, label_offset : label_offset + 8]).view("<u8")[:, 0]
+    deleted = (records[:, _DELETED_BYTE] & _DELETED_MARK).astype(bool)
+    return data_bytes // 4, labels.astype(np.int64), deleted, h["M"]
 
 
 class HNSWIndex(_StoredIndex):
@@ -68,8 +105,8 @@ class HNSWIndex(_StoredIndex):
         Candidate-list size while building (build time and graph quality grow with it).
     ef : int, default=200
         Candidate-list size while searching: the recall / speed trade-off. Read at every
-        search, so it can be changed any time with :meth:`set_ef` or by assignment; it is
-        saved and restored by :meth:`save` / :meth:`load`.
+        search, so it can be changed any time with :meth:`set_ef` or :meth:`set_params`
+        (which check it); it is saved and restored by :meth:`save` / :meth:`load`.
     max_elements : int, optional
         Initial capacity; the graph is resized (capacity doubled) as needed. Defaults to the
         size of the first batch.
@@ -77,6 +114,10 @@ class HNSWIndex(_StoredIndex):
         Threads used by hnswlib for adding and searching; -1 uses all cores.
     random_state : int or None, default=100
         Seed of hnswlib's level generator (None: hnswlib's default, 100).
+
+    ``M``, ``ef_construction``, ``random_state`` and ``dim`` shape the graph: they are fixed
+    once the index holds items (:meth:`set_params` refuses to change them). Parameters are
+    checked by the first call that uses them (:meth:`add`, :meth:`load`, :meth:`set_params`).
 
     Attributes
     ----------
@@ -107,15 +148,20 @@ class HNSWIndex(_StoredIndex):
     """
 
     kind: ClassVar[str] = "hnsw"
-    _param_names: ClassVar[tuple[str, ...]] = (
-        "dim",
+    _parameter_constraints: ClassVar[dict] = {
+        **_StoredIndex._parameter_constraints,
+        "M": [Interval(Integral, 2, None, closed="left")],
+        "ef_construction": [_POSITIVE_INT],
+        "ef": [_POSITIVE_INT],
+        "max_elements": [_POSITIVE_INT, None],
+        "num_threads": [_POSITIVE_INT, Options(Integral, {-1})],
+        "random_state": [Interval(Integral, 0, 2**64 - 1, closed="both"), None],
+    }
+    _build_params: ClassVar[frozenset[str]] = _StoredIndex._build_params | {
         "M",
         "ef_construction",
-        "ef",
-        "max_elements",
-        "num_threads",
         "random_state",
-    )
+    }
 
     def __init__(
         self,
@@ -137,9 +183,9 @@ class HNSWIndex(_StoredIndex):
 
     def set_ef(self, ef: int) -> None:
         """Set the search-time candidate-list size (used as ``max(ef, k)`` by each search)."""
-        self.ef = check_positive_int(ef, "ef")
+        self.set_params(ef=ef)
         if hasattr(self, "index_"):
-            self.index_.set_ef(self.ef)
+            self.index_.set_ef(int(self.ef))
 
     @property
     def capacity_(self) -> int:
@@ -148,27 +194,23 @@ class HNSWIndex(_StoredIndex):
 
     # -- storage -----------------------------------------------------------------------------
     def _store(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        num_threads = _check_num_threads(self.num_threads)
-        if not hasattr(self, "index_"):
-            M = check_positive_int(self.M, "M")
-            ef_construction = check_positive_int(self.ef_construction, "ef_construction")
-            ef = check_positive_int(self.ef, "ef")
-            capacity = len(vectors)
-            if self.max_elements is not None:
-                capacity = max(capacity, check_positive_int(self.max_elements, "max_elements"))
+        if not hasattr(self, "index_"):  # parameters were checked by add
+            capacity = max(len(vectors), self.max_elements or 0)
+            seed = _DEFAULT_SEED if self.random_state is None else self.random_state
             index = hnswlib.Index(space="cosine", dim=vectors.shape[1])
             index.init_index(
-                max_elements=capacity,
-                ef_construction=ef_construction,
-                M=M,
-                random_seed=_check_seed(self.random_state),
+                max_elements=int(capacity),
+                ef_construction=int(self.ef_construction),
+                M=int(self.M),
+                random_seed=int(seed),
             )
-            index.set_ef(ef)
+            index.set_ef(int(self.ef))
             self.index_ = index
         needed = self.n_items + len(vectors)
         if needed > self.capacity_:  # amortised doubling
             self.index_.resize_index(max(needed, 2 * self.capacity_))
-        self.index_.add_items(vectors, ids, num_threads=num_threads)
+        # Unit rows: hnswlib normalises too, but its float32 norm overflows for huge rows.
+        self.index_.add_items(_unit_rows(vectors), ids, num_threads=int(self.num_threads))
 
     def _on_mask_change(self, ids: np.ndarray, value: bool) -> None:
         self._slot_lookup_ = None
@@ -217,8 +259,8 @@ class HNSWIndex(_StoredIndex):
         queries, k = self._check_search(queries, k)
         if k == 0:
             return self._empty_result(len(queries))
-        ef = max(check_positive_int(self.ef, "ef"), k)
-        num_threads = _check_num_threads(self.num_threads)
+        ef = max(int(self.ef), k)  # ef and num_threads were checked by add / set_params
+        num_threads = int(self.num_threads)
         if len(self) <= ef:  # the graph would have to surface nearly every live item
             return self._exact_live_search(queries, k)
         try:
@@ -238,7 +280,7 @@ class HNSWIndex(_StoredIndex):
                 order = np.lexsort((ids, -sims), axis=1)  # hnswlib order + ties by smaller id
                 return np.take_along_axis(ids, order, 1), np.take_along_axis(sims, order, 1)
         finally:
-            self.index_.set_ef(self.ef)
+            self.index_.set_ef(int(self.ef))
         return self._exact_live_search(queries, k)
 
     def _exact_live_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -287,16 +329,46 @@ class HNSWIndex(_StoredIndex):
         self.index_.save_index(str(path / _HNSW_FILE))
 
     def _load_storage(self, path: Path) -> None:
-        dim = check_positive_int(self.dim, "dim")
-        index = hnswlib.Index(space="cosine", dim=dim)
-        index.load_index(str(path / _HNSW_FILE))
-        index.set_ef(check_positive_int(self.ef, "ef"))  # hnswlib does not persist ef
+        """Load ``hnswlib.bin`` after checking it holds exactly the items of ``ids.npy``, at
+        the saved dimension, with exactly the items of ``masked.npy`` marked deleted."""
+        file = path / _HNSW_FILE
+        where = f"path={str(path)!r}: {_HNSW_FILE}"
+        if not file.is_file():
+            raise FileNotFoundError(f"{where} is missing")
+        dim, labels, deleted, M = _read_layout(file, where)
+        if dim != self.dim_:
+            raise ValueError(
+                f"{where} holds vectors of dimension {dim}, meta.json says {self.dim_}"
+            )
+        if labels.size != self.n_items:
+            raise ValueError(f"{where} holds {labels.size} items, {_IDS_FILE} lists {self.n_items}")
+        order = np.argsort(labels)
+        if not np.array_equal(labels[order], self.sorted_ids_):
+            stray = np.setdiff1d(labels, self.sorted_ids_)
+            example = stray[0] if stray.size else np.setdiff1d(self.sorted_ids_, labels)[0]
+            raise ValueError(
+                f"{where} and {_IDS_FILE} hold different ids (e.g. {int(example)}): they come "
+                "from different saves"
+            )
+        disagree = deleted[order] != self.masked_[self.sorted_rows_]
+        if disagree.any():
+            raise ValueError(
+                f"{where} and {_MASKED_FILE} disagree on which items are masked (e.g. id "
+                f"{int(self.sorted_ids_[np.argmax(disagree)])}): they come from different saves"
+            )
+        index = hnswlib.Index(space="cosine", dim=int(dim))
+        try:
+            index.load_index(str(file))
+        except RuntimeError as exc:
+            raise ValueError(f"{where} cannot be read by hnswlib: {exc}") from None
+        if index.element_count != labels.size or index.M != M:  # our reading of the format
+            raise ValueError(f"{where} is in an hnswlib format this skanchor cannot check")
+        index.set_ef(int(self.ef))  # hnswlib does not persist ef
         self.index_ = index
-
-    def _after_load(self) -> None:
-        """Rebuild the side copy of masked vectors (hnswlib saved them as deleted)."""
+        # The masked items' vectors go back into the side store (hnswlib cannot read deleted
+        # items): unmark them long enough to copy them out.
         hidden = self.row_ids_[self.masked_]
         if hidden.size:
             for label in hidden.tolist():
-                self.index_.unmark_deleted(label)
+                index.unmark_deleted(label)
             self._on_mask_change(hidden, True)
