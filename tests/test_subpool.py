@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +14,7 @@ from skanchor import (
     RandomSubpool,
     SEALSSubpool,
 )
-from skanchor.subpool import PHASES
+from skanchor.subpool import PHASES, StarvedClassWarning
 from tests.conftest import clustered
 
 
@@ -291,6 +293,14 @@ FILTERS = {
     "anchoral": lambda idx, seed, m: AnchorSubpool(
         idx, n_anchors=3, n_neighbours=15, max_size=m, random_state=seed
     ),
+    "anchoral-knobs": lambda idx, seed, m: AnchorSubpool(
+        idx,
+        n_anchors={"a": 2},
+        n_neighbours={"b": 5, "c": 20},
+        max_size={"a": m, "b": m, "c": m},
+        classes=["a", "b", "c"],
+        random_state=seed,
+    ),
     "randsub": lambda idx, seed, m: RandomSubpool(idx, max_size=m, random_state=seed),
     "seals": lambda idx, seed, m: SEALSSubpool(idx, n_neighbours=15),
     "noop": lambda idx, seed, m: FullPool(idx),
@@ -319,7 +329,9 @@ def test_subpool_properties(name, data):
     results = []
     for _ in range(2):
         index = ExactIndex().add(vectors, ids)
-        results.append(FILTERS[name](index, seed, m).select(labelled, labels, pool_ids=pool))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StarvedClassWarning)
+            results.append(FILTERS[name](index, seed, m).select(labelled, labels, pool_ids=pool))
     sub = results[0]
     universe = ids if pool is None else pool
     assert np.isin(sub.ids, universe).all()
@@ -327,5 +339,8 @@ def test_subpool_properties(name, data):
     assert np.unique(sub.ids).size == len(sub)
     if name in ("anchoral", "randsub"):
         assert len(sub) <= m
+    if name == "anchoral-knobs":
+        assert len(sub) <= 3 * m
+        assert set(sub.info["explored_ids"].tolist()) <= set(sub.ids.tolist())
     assert sub.ids.tolist() == results[1].ids.tolist()
     np.testing.assert_array_equal(sub.scores, results[1].scores)

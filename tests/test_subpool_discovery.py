@@ -317,3 +317,17 @@ def test_paper_configuration_is_the_default_and_never_explores(index):
         sub = filt.select(np.arange(30), np.arange(30) % 2)
     plain = AnchorSubpool(index, random_state=0).select(np.arange(30), np.arange(30) % 2)
     assert sub.ids.tolist() == plain.ids.tolist() and sub.info["n_explored"] == 0
+
+
+def test_new_parameters_survive_clone_and_set_params(index):
+    from sklearn.base import clone
+
+    filt = AnchorSubpool(
+        index, n_anchors={"min": 4}, max_size={"min": 50, "maj": 200}, classes=["min", "maj"],
+        exploration=0.1,
+    )  # fmt: skip
+    copy = clone(filt).set_params(index=index)  # (a fitted index through clone: core-index)
+    assert copy.get_params()["n_anchors"] == {"min": 4}
+    assert copy.get_params()["classes"] == ["min", "maj"] and copy.exploration == 0.1
+    copy.set_params(exploration="auto", n_neighbours={"maj": 5})
+    assert copy.select([0, 1], ["min", "maj"]).info["exploration_share"] == 0.0
