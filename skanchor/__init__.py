@@ -5,7 +5,8 @@ with stable ids) → :mod:`skanchor.anchors` (per-class anchors) → :mod:`skanc
 (pool filters) → :mod:`skanchor.strategies` (modAL-protocol query strategies) →
 :mod:`skanchor.query` (:class:`AnchoredQueryStrategy`, the piece that goes into modAL's
 ``ActiveLearner``). Adapters for other libraries live in :mod:`skanchor.integrations` and
-are imported explicitly.
+are imported explicitly: the core never imports them (with modAL, call
+``skanchor.integrations.modal.patch_modal()`` once before querying).
 """
 
 from skanchor._version import __version__
@@ -24,11 +25,13 @@ from skanchor.strategies import (
     random_sampling,
 )
 from skanchor.subpool import (
+    PAPER_CONFIGURATION,
     AnchorSubpool,
     FullPool,
     PoolFilter,
     RandomSubpool,
     SEALSSubpool,
+    StarvedClassWarning,
     Subpool,
 )
 
@@ -56,6 +59,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "PAPER_CONFIGURATION",
     "STRATEGIES",
     "AnchorSubpool",
     "AnchorTransformer",
@@ -70,6 +74,7 @@ __all__ = [
     "RowLookup",
     "SEALSSubpool",
     "SentenceEmbedder",
+    "StarvedClassWarning",
     "Subpool",
     "TransformerClassifier",
     "VectorIndex",

@@ -13,68 +13,89 @@ labelled vectors, it maps any item to its cosine similarity with each anchor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from skanchor._validation import check_positive_int
+from skanchor._params import PerClass, RegistryName, label_key, lookup_name, per_class
+from skanchor._proba import predictive_entropy
 
 __all__ = [
     "ANCHOR_STRATEGIES",
+    "DEFAULT_ANCHOR_STRATEGY",
+    "DEFAULT_N_ANCHORS",
     "AnchorTransformer",
-    "check_anchor_strategy",
     "select_anchors",
     "select_class_anchors",
 ]
 
-#: Names accepted wherever an anchor strategy is asked for.
+#: Names accepted wherever an anchor strategy is asked for (case-insensitive, ``-`` and ``_``
+#: alike, as every registry name).
 ANCHOR_STRATEGIES = ("kmeans++", "random", "entropy")
 
+#: Anchors per class (A) when nothing else is said: the paper's value (App. A.3).
+DEFAULT_N_ANCHORS = 10
 
-def _check_strategy_name(strategy: Any, name: str = "anchor_strategy") -> str:
-    if not isinstance(strategy, str) or strategy not in ANCHOR_STRATEGIES:
-        raise ValueError(
-            f"{name}={strategy!r} is not a known anchor strategy; "
-            f"valid names: {', '.join(ANCHOR_STRATEGIES)}"
-        )
-    return strategy
+#: Anchor strategy when nothing else is said, and for classes a mapping does not list.
+DEFAULT_ANCHOR_STRATEGY = "kmeans++"
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+_ANCHOR_STRATEGY = RegistryName(ANCHOR_STRATEGIES)
+
+#: Constraints of the per-class anchor parameters, shared by every class that takes them.
+N_ANCHORS_CONSTRAINTS = [_POSITIVE_INT, PerClass(_POSITIVE_INT)]
+ANCHOR_STRATEGY_CONSTRAINTS = [_ANCHOR_STRATEGY, PerClass(_ANCHOR_STRATEGY)]
 
 
-def check_anchor_strategy(strategy: Any) -> str | dict:
-    """Validate ``anchor_strategy``: a name, or a mapping ``{class label: name}``.
-
-    In a mapping, classes that are not keys use ``"kmeans++"``.
-    """
+def _resolve_strategy(strategy: str | Mapping) -> str | dict:
+    """Canonical anchor-strategy name(s): a name, or ``{class: name}``."""
     if isinstance(strategy, Mapping):
         return {
-            key: _check_strategy_name(value, f"anchor_strategy[{key!r}]")
+            label_key(key): lookup_name(ANCHOR_STRATEGIES, value, f"anchor_strategy[{key!r}]")
             for key, value in strategy.items()
         }
-    return _check_strategy_name(strategy)
+    return lookup_name(ANCHOR_STRATEGIES, strategy, "anchor_strategy")
 
 
-def _strategy_for(strategy: str | Mapping, label: Any) -> str:
-    if isinstance(strategy, Mapping):
-        return strategy.get(label, "kmeans++")
-    return strategy
+def check_labels(labels: Any, name: str = "labels") -> np.ndarray:
+    """``labels`` as a 1-d array of comparable class labels, or a one-line error naming ``name``.
 
-
-def _key(label: Any) -> Any:
-    """A class label as a plain Python scalar (numpy scalars become int/str/...)."""
-    return label.item() if isinstance(label, np.generic) else label
-
-
-def _entropy(proba: np.ndarray) -> np.ndarray:
-    proba = np.asarray(proba, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(proba > 0, proba * np.log(proba), 0.0)
-    return -terms.sum(axis=1)
+    ``None`` and NaN are not labels (an unlabelled item must not be passed as labelled), and
+    labels of types that cannot be ordered together (``1`` and ``"a"``) cannot be grouped by
+    class; both are rejected here rather than deep inside anchor selection. A column vector
+    ``(n, 1)`` is flattened.
+    """
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array of class labels, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        missing = np.flatnonzero(np.isnan(arr))
+    elif arr.dtype == object:
+        missing = [i for i, v in enumerate(arr.tolist()) if v is None or v != v]
+    else:
+        missing = ()
+    if len(missing):
+        i = int(missing[0])
+        raise ValueError(f"{name} holds a missing label ({label_key(arr[i])!r}) at position {i}")
+    if arr.dtype == object and arr.size:
+        try:
+            np.unique(arr)
+        except TypeError as exc:
+            kinds = sorted({type(v).__name__ for v in arr.tolist()})
+            raise ValueError(
+                f"{name} mixes label types that cannot be compared: {', '.join(kinds)}"
+            ) from exc
+    return arr
 
 
 def _first_of_each_distinct_row(vectors: np.ndarray) -> np.ndarray:
@@ -136,23 +157,14 @@ def _one_blas_thread():
     return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 
-def select_anchors(
+def _select_anchors(
     vectors: np.ndarray,
     n_anchors: int,
-    strategy: str = "kmeans++",
-    *,
-    random_state: Any = None,
-    proba: np.ndarray | None = None,
+    strategy: str,
+    random_state: Any,
+    proba: np.ndarray | None,
 ) -> np.ndarray:
-    """Positions (into ``vectors``) of up to ``n_anchors`` anchors chosen among its rows.
-
-    A set with at most ``n_anchors`` rows is used whole. k-means++ (squared Euclidean on
-    unit vectors, i.e. cosine) runs on the distinct rows only, so duplicated items never give
-    duplicated anchors; "entropy" keeps the rows with the highest predictive entropy under
-    ``proba`` (ties: smaller position first). Returned positions are sorted and unique.
-    """
-    n_anchors = check_positive_int(n_anchors, "n_anchors")
-    strategy = _check_strategy_name(strategy)
+    """:func:`select_anchors` on validated parameters (``strategy`` a canonical name)."""
     vectors = np.asarray(vectors)
     n = vectors.shape[0]
     if n <= n_anchors:
@@ -168,7 +180,7 @@ def select_anchors(
             raise ValueError(
                 f"proba must have shape ({n}, n_classes) to match vectors, got {proba.shape}"
             )
-        order = np.argsort(-_entropy(proba), kind="stable")
+        order = np.argsort(-predictive_entropy(proba), kind="stable")
         return np.sort(order[:n_anchors]).astype(np.int64)
     # k-means++ on distinct rows: it may return repeated indices for repeated points.
     first = _first_of_each_distinct_row(vectors)
@@ -183,38 +195,137 @@ def select_anchors(
     return np.unique(first[chosen]).astype(np.int64)
 
 
+@validate_params(
+    {
+        "vectors": ["array-like"],
+        "n_anchors": [_POSITIVE_INT],
+        "strategy": [_ANCHOR_STRATEGY],
+        "random_state": ["random_state"],
+        "proba": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def select_anchors(
+    vectors: np.ndarray,
+    n_anchors: int,
+    strategy: str = DEFAULT_ANCHOR_STRATEGY,
+    *,
+    random_state: Any = None,
+    proba: np.ndarray | None = None,
+) -> np.ndarray:
+    """Positions (into ``vectors``) of up to ``n_anchors`` anchors chosen among its rows.
+
+    A set with at most ``n_anchors`` rows is used whole. k-means++ (squared Euclidean on
+    unit vectors, i.e. cosine) runs on the distinct rows only, so duplicated items never give
+    duplicated anchors; "entropy" keeps the rows with the highest predictive entropy under
+    ``proba`` (ties: smaller position first). Returned positions are sorted and unique.
+
+    Parameters
+    ----------
+    vectors : array-like of shape (n_items, dim)
+        Embeddings of the candidate anchors (one class's labelled items).
+    n_anchors : int
+        Most anchors to choose (A).
+    strategy : {"kmeans++", "random", "entropy"}, default="kmeans++"
+        How to choose them.
+    random_state : int, RandomState instance or None, default=None
+        Seeds k-means++ and random selection.
+    proba : array-like of shape (n_items, n_classes), optional
+        Predicted probabilities of the rows; required by "entropy".
+
+    Returns
+    -------
+    ndarray of int64
+        Sorted, unique positions into ``vectors``.
+    """
+    name = lookup_name(ANCHOR_STRATEGIES, strategy, "anchor strategy")
+    return _select_anchors(vectors, n_anchors, name, random_state, proba)
+
+
+def _select_class_anchors(
+    labels: np.ndarray,
+    vectors: np.ndarray,
+    n_anchors: int | Mapping,
+    strategy: str | dict,
+    random_state: Any,
+    proba: np.ndarray | None,
+) -> dict[Any, np.ndarray]:
+    """:func:`select_class_anchors` on checked labels and resolved strategy names."""
+    rng = check_random_state(random_state)
+    proba = None if proba is None else np.asarray(proba)
+    anchors: dict[Any, np.ndarray] = {}
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        key = label_key(label)
+        chosen = _select_anchors(
+            vectors[members],
+            per_class(n_anchors, key, DEFAULT_N_ANCHORS),
+            per_class(strategy, key, DEFAULT_ANCHOR_STRATEGY),
+            seed,
+            None if proba is None else proba[members],
+        )
+        anchors[key] = members[chosen]
+    return anchors
+
+
+@validate_params(
+    {
+        "labels": ["array-like"],
+        "vectors": ["array-like"],
+        "n_anchors": N_ANCHORS_CONSTRAINTS,
+        "strategy": ANCHOR_STRATEGY_CONSTRAINTS,
+        "random_state": ["random_state"],
+        "proba": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def select_class_anchors(
     labels: np.ndarray,
     vectors: np.ndarray,
-    n_anchors: int,
-    strategy: str | Mapping = "kmeans++",
+    n_anchors: int | Mapping = DEFAULT_N_ANCHORS,
+    strategy: str | Mapping = DEFAULT_ANCHOR_STRATEGY,
     *,
     random_state: Any = None,
     proba: np.ndarray | None = None,
 ) -> dict[Any, np.ndarray]:
     """For each class in ``labels`` (sorted), the positions of its anchors.
 
-    ``strategy`` is a name or a ``{class: name}`` mapping (missing classes: "kmeans++").
     Classes are handled in sorted order with one seed each drawn from ``random_state``, so the
-    result is reproducible and a class's anchors do not depend on the other classes' sizes.
+    result is reproducible and a class's anchors do not depend on the other classes' sizes
+    (nor on their strategies).
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_items,)
+        Class of each row of ``vectors``; ``None``/NaN are rejected.
+    vectors : array-like of shape (n_items, dim)
+        Embeddings of the labelled items.
+    n_anchors : int or dict, default=10
+        Anchors per class (A), or ``{class: A}``; unlisted classes get
+        :data:`DEFAULT_N_ANCHORS`.
+    strategy : str or dict, default="kmeans++"
+        An anchor strategy name, or ``{class: name}``; unlisted classes get
+        :data:`DEFAULT_ANCHOR_STRATEGY`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the per-class draws.
+    proba : array-like of shape (n_items, n_classes), optional
+        Predicted probabilities of the rows; required by "entropy".
+
+    Returns
+    -------
+    dict
+        ``{class label: sorted positions into vectors}``, labels as plain Python scalars.
     """
-    labels = np.asarray(labels)
-    strategy = check_anchor_strategy(strategy)
-    rng = check_random_state(random_state)
-    anchors: dict[Any, np.ndarray] = {}
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        name = _strategy_for(strategy, _key(label))
-        chosen = select_anchors(
-            vectors[members],
-            n_anchors,
-            name,
-            random_state=seed,
-            proba=None if proba is None else np.asarray(proba)[members],
+    labels = check_labels(labels)
+    vectors = np.asarray(vectors)
+    if vectors.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"labels has {labels.shape[0]} entries but vectors has {vectors.shape[0]} rows"
         )
-        anchors[_key(label)] = members[chosen]
-    return anchors
+    return _select_class_anchors(
+        labels, vectors, n_anchors, _resolve_strategy(strategy), random_state, proba
+    )
 
 
 class AnchorTransformer(TransformerMixin, BaseEstimator):
@@ -234,12 +345,27 @@ class AnchorTransformer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_anchors : int, default=10
-        Anchors per class (A). A class with fewer labelled rows uses all of them.
+    n_anchors : int or dict, default=10
+        Anchors per class (A), or ``{class: A}`` (unlisted classes:
+        :data:`DEFAULT_N_ANCHORS`). A class with fewer labelled rows uses all of them.
     anchor_strategy : str or dict, default="kmeans++"
-        "kmeans++", "random", "entropy", or a mapping from class label to one of them.
+        "kmeans++", "random", "entropy", or a mapping from class label to one of them
+        (unlisted classes: "kmeans++").
     random_state : int, RandomState instance or None, default=None
         Seeds k-means++ and random anchor selection.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The classes of ``y``, sorted.
+    anchor_indices_ : ndarray of int64
+        Rows of the training ``X`` chosen as anchors, grouped by class.
+    anchors_ : ndarray of shape (n_anchors_total, n_features)
+        The anchors, unit-normalised.
+    anchor_labels_ : ndarray
+        The class of each anchor.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
 
     Examples
     --------
@@ -252,10 +378,16 @@ class AnchorTransformer(TransformerMixin, BaseEstimator):
     (1, 2)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "n_anchors": N_ANCHORS_CONSTRAINTS,
+        "anchor_strategy": ANCHOR_STRATEGY_CONSTRAINTS,
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
-        n_anchors: int = 10,
-        anchor_strategy: str | Mapping = "kmeans++",
+        n_anchors: int | Mapping = DEFAULT_N_ANCHORS,
+        anchor_strategy: str | Mapping = DEFAULT_ANCHOR_STRATEGY,
         random_state: Any = None,
     ):
         self.n_anchors = n_anchors
@@ -268,29 +400,49 @@ class AnchorTransformer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, proba: np.ndarray | None = None) -> AnchorTransformer:
-        """Select the anchors among the rows of ``X`` (labelled embeddings) by class ``y``."""
-        check_positive_int(self.n_anchors, "n_anchors")
-        strategy = check_anchor_strategy(self.anchor_strategy)
+        """Select the anchors among the rows of ``X`` (labelled embeddings) by class ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings of the labelled items.
+        y : array-like of shape (n_samples,)
+            Their classes.
+        proba : array-like of shape (n_samples, n_classes), optional
+            Predicted probabilities of the rows; required by "entropy" anchors.
+
+        Returns
+        -------
+        AnchorTransformer
+            The fitted transformer.
+        """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        y = check_labels(y, "y")
         check_classification_targets(y)
+        if proba is not None:
+            proba = np.asarray(proba)
+            if proba.shape[0] != X.shape[0]:
+                raise ValueError(f"proba has {proba.shape[0]} rows but X has {X.shape[0]} samples")
         Xn = normalize(X)
         usable = np.flatnonzero(Xn.any(axis=1))
         self.classes_ = np.unique(y)
         missing = np.setdiff1d(self.classes_, y[usable])
         if missing.size:
             raise ValueError(
-                f"class {_key(missing[0])!r} has only all-zero rows in X: no anchor can be chosen"
+                f"class {label_key(missing[0])!r} has only all-zero rows in X: "
+                "no anchor can be chosen"
             )
-        anchors = select_class_anchors(
+        anchors = _select_class_anchors(
             y[usable],
             Xn[usable],
             self.n_anchors,
-            strategy,
-            random_state=self.random_state,
-            proba=None if proba is None else np.asarray(proba)[usable],
+            _resolve_strategy(self.anchor_strategy),
+            self.random_state,
+            None if proba is None else proba[usable],
         )
-        positions = usable[np.concatenate([anchors[_key(c)] for c in self.classes_])]
+        positions = usable[np.concatenate([anchors[label_key(c)] for c in self.classes_])]
         self.anchor_indices_ = positions
         self.anchors_ = Xn[positions]
         self.anchor_labels_ = y[positions]

@@ -1,32 +1,102 @@
-"""`AnchoredQueryStrategy`: a pool filter plus a base strategy, behind modAL's protocol."""
+"""`AnchoredQueryStrategy`: a pool filter plus a base strategy, behind modAL's protocol.
+
+The core knows nothing of modAL: it is called as ``strategy(classifier, X_pool,
+n_instances)`` and returns ``(positions, scores)``. What modAL's releases need on top of that
+lives in :mod:`skanchor.integrations.modal` (``patch_modal()``, once, before querying).
+"""
 
 from __future__ import annotations
 
+import inspect
 import time
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import _num_samples
 
-from skanchor._validation import check_ids, check_n_instances
+from skanchor._params import RegistryName
+from skanchor._validation import check_ids
+from skanchor.index.base import VectorIndex
 from skanchor.pool import RowLookup, as_pool_ids
-from skanchor.strategies import get_strategy
+from skanchor.strategies import STRATEGIES, get_strategy
+from skanchor.strategies._common import _check_pool_size, split_strategy_result
 from skanchor.subpool import PoolFilter
 
-__all__ = ["AnchoredQueryStrategy"]
+__all__ = ["CONTEXT", "AnchoredQueryStrategy"]
+
+#: Keywords :class:`AnchoredQueryStrategy` passes to a base strategy whose signature names them
+#: (see the class docstring); ``random_state`` is passed on the same rule.
+CONTEXT = ("pool_ids", "index", "labelled_ids", "labels", "X_labelled", "subpool_scores")
 
 
-def _is_modal_object(obj: Any) -> bool:
-    return any(cls.__module__.split(".")[0] == "modAL" for cls in type(obj).__mro__)
+_CALL_CONSTRAINTS = {"n_instances": [Interval(Integral, 1, None, closed="left")]}
 
 
-def _split_result(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """A strategy's return value as (positions, scores): ``(idx, scores)`` or bare ``idx``."""
-    if isinstance(result, tuple) and len(result) == 2:
-        return np.asarray(result[0]), np.asarray(result[1], dtype=np.float64)
-    return np.asarray(result), None
+def _named_parameters(strategy: Any) -> frozenset[str]:
+    """The keyword parameters a callable's signature names explicitly (``**kwargs`` does not
+    count: modAL's strategies pass theirs on to ``predict_proba``)."""
+    try:
+        parameters = inspect.signature(strategy).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return frozenset()
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in parameters if p.kind in kinds)
+
+
+def _describe_strategy(strategy: Any, given: Any) -> str:
+    if isinstance(given, str):
+        return repr(given)
+    name = getattr(strategy, "__qualname__", None) or type(strategy).__qualname__
+    module = getattr(strategy, "__module__", None)
+    return f"{module}.{name}" if module else name
+
+
+def _check_result(
+    result: Any, name: str, n_rows: int, n_instances: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A strategy's return value as checked ``(positions, scores)``.
+
+    Positions must be ``n_instances`` distinct integers in ``[0, n_rows)``: anything else
+    (negative positions would silently wrap to the end of the pool) is an error naming the
+    strategy. Scores are kept when they are one number per position, else NaN (e.g. modAL
+    0.4.1-style ``(indices, rows)``).
+    """
+    try:
+        positions, scores = split_strategy_result(result)
+    except TypeError as exc:
+        raise TypeError(f"strategy {name}: {exc}") from None
+    positions = np.asarray(positions)
+    if positions.ndim == 0:
+        positions = positions.reshape(1)
+    problem = None
+    if positions.ndim != 1:
+        problem = f"positions of shape {positions.shape}"
+    elif positions.size and positions.dtype.kind not in "iu":
+        problem = f"positions of dtype {positions.dtype}"
+    elif positions.size != n_instances:
+        problem = f"{positions.size} positions for n_instances={n_instances}"
+    elif positions.min() < 0 or positions.max() >= n_rows:
+        bad = positions[(positions < 0) | (positions >= n_rows)]
+        problem = f"position {int(bad[0])}, outside [0, {n_rows})"
+    elif np.unique(positions).size != positions.size:
+        uniq, counts = np.unique(positions, return_counts=True)
+        problem = f"position {int(uniq[counts > 1][0])} more than once"
+    if problem is not None:
+        raise ValueError(
+            f"strategy {name} returned {problem}; it must return {n_instances} distinct "
+            f"integer positions into the {n_rows} rows it was given"
+        )
+    if scores is not None:
+        scores = np.asarray(scores)
+        if scores.shape != positions.shape or scores.dtype.kind not in "iuf":
+            scores = None
+    if scores is None:
+        return positions.astype(np.int64), np.full(positions.size, np.nan)
+    return positions.astype(np.int64), scores.astype(np.float64)
 
 
 class AnchoredQueryStrategy(BaseEstimator):
@@ -38,25 +108,49 @@ class AnchoredQueryStrategy(BaseEstimator):
     1. maps the rows of ``X_pool`` to ids of ``pool_filter.index`` (see *Pool identity*),
     2. asks ``pool_filter`` for this round's subpool given the labelled set,
     3. runs the base ``strategy`` (entropy, BADGE, ...) on those rows of ``X_pool`` only,
-    4. returns positions into the ``X_pool`` it was given (and their scores).
+    4. returns ``(positions, scores)``: positions into the ``X_pool`` it was given.
 
-    The labelled set is read from a modAL learner (``X_training``/``y_training``, mapped to
-    ids the same way as the pool) or passed as ``labelled_ids=``/``labels=`` keyword arguments
+    The labelled set is read from a modAL-style learner (an object with ``X_training`` and
+    ``y_training``, mapped to ids the same way as the pool) or passed as ``labelled_ids=``
+    (or ``X_labelled=``) and ``labels=`` keyword arguments
     (``learner.query(X_pool, labelled_ids=..., labels=...)`` forwards them).
 
     Pool identity
         With ``lookup=None``, ``X_pool`` must be a 1-d integer array of index ids (the
-        classifier's pipeline maps ids to features). modAL's usual ``np.delete`` of queried
-        rows keeps ids sorted, so a query costs a vectorised sortedness check plus
-        O(M log N) to place the subpool; unsorted ids cost one argsort. With
-        ``lookup=RowLookup().fit(corpus)``, ``X_pool`` holds raw vectors or texts and every
-        pool row is hashed per query (linear in N): convenient, but prefer ids for large pools.
+        classifier's pipeline maps ids to features); every id must be in the index. modAL's
+        usual ``np.delete`` of queried rows keeps ids sorted, so a query costs a vectorised
+        sortedness and membership check plus O(M log N) to place the subpool; unsorted ids
+        cost one argsort. With ``lookup=RowLookup().fit(corpus)``, ``X_pool`` holds raw
+        vectors or texts and every pool row is hashed per query (linear in N): convenient,
+        but prefer ids for large pools.
 
-    modAL compatibility
-        The first time a modAL learner calls it, :func:`skanchor.integrations.modal.patch_modal`
-        is applied (scikit-learn >= 1.8 broke ``teach``; modAL 0.4.1 and 0.4.2 expect different
-        return shapes), and the return value has the shape the calling modAL expects. Called
-        directly, it returns ``(positions, scores)``.
+    Base strategies
+        Any modAL-protocol callable ``strategy(classifier, X, n_instances=1, **kw)`` works,
+        modAL's own included (``modAL.uncertainty.entropy_sampling``,
+        ``modAL.batch.uncertainty_batch_sampling``, ...), returning ``(positions, scores)`` or
+        bare positions. It is called as ``strategy(classifier, X_subpool, n_instances=n,
+        **context, **strategy_params, **call_kwargs)``, where ``context`` holds
+        ``random_state`` (an int seed, one per query) and the :data:`CONTEXT` keywords, each
+        only if the strategy's signature names that parameter explicitly (a bare ``**kwargs``
+        does not count: modAL's strategies pass theirs to ``predict_proba``):
+
+        - ``pool_ids``: int64 index ids of the rows of ``X_subpool``;
+        - ``index``: the filter's :class:`~skanchor.index.VectorIndex`;
+        - ``labelled_ids``, ``labels``: the labelled set (ids and aligned labels);
+        - ``X_labelled``: the labelled items as the classifier takes them (a modAL learner's
+          ``X_training``, or the caller's), ``None`` when only ids are known;
+        - ``subpool_scores``: float64 filter score of each row of ``X_subpool`` (NaN for rows
+          added by the top-up below).
+
+        ``strategy_params`` and call keywords override context values of the same name. The
+        result must be ``n_instances`` distinct integer positions into ``X_subpool``;
+        anything else is an error naming the strategy.
+
+    modAL
+        modAL is never imported here. Call :func:`skanchor.integrations.modal.patch_modal`
+        once before querying through a modAL learner: it makes modAL's ``query`` accept
+        ``(positions, scores)`` (modAL 0.4.1 expects bare indices and would hand the scores
+        back as the queried rows) and its ``teach`` work on scikit-learn >= 1.8.
 
     If the subpool has fewer than ``n_instances`` items (few candidates, tiny pool), it is
     topped up with pool items drawn at random; the record says how many.
@@ -66,7 +160,8 @@ class AnchoredQueryStrategy(BaseEstimator):
     pool_filter : PoolFilter
         ``AnchorSubpool`` (AnchorAL), ``RandomSubpool``, ``SEALSSubpool`` or ``FullPool``.
     strategy : str or callable, default="entropy"
-        A name from :data:`skanchor.strategies.STRATEGIES` or a modAL-protocol function.
+        A name from :data:`skanchor.strategies.STRATEGIES` (case-insensitive, ``-`` and ``_``
+        alike) or a modAL-protocol function.
     strategy_params : dict, optional
         Extra keyword arguments for ``strategy``.
     lookup : RowLookup, optional
@@ -78,8 +173,10 @@ class AnchoredQueryStrategy(BaseEstimator):
     ----------
     queries_ : list of dict
         One record per query: pool and subpool sizes, candidates, anchors, the selected ids,
-        whether the subpool was topped up, and ``timings`` in seconds (``anchor_selection``,
-        ``search``, ``aggregation``, ``filter``, ``strategy``, ``total``).
+        whether the subpool was topped up, the exploration share, how many items it drew and
+        how many of them were selected, the starved classes, and ``timings`` in seconds
+        (``anchor_selection``, ``search``, ``aggregation``, ``filter``, ``strategy``,
+        ``total``).
 
     Examples
     --------
@@ -103,9 +200,17 @@ class AnchoredQueryStrategy(BaseEstimator):
     >>> positions.shape, query.queries_[-1]["subpool_size"] <= 80
     ((5,), True)
 
-    In a modAL loop, ``learner.query(pool, n_instances=5)`` does the same and reads the
-    labelled set from the learner.
+    In a modAL loop (after ``patch_modal()``), ``learner.query(pool, n_instances=5)`` does the
+    same and reads the labelled set from the learner.
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "pool_filter": [PoolFilter],
+        "strategy": [RegistryName(STRATEGIES), callable],
+        "strategy_params": [dict, None],
+        "lookup": [RowLookup, None],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -125,8 +230,6 @@ class AnchoredQueryStrategy(BaseEstimator):
     def _ids(self, X: Any, name: str, exclude: Any = None) -> np.ndarray:
         if self.lookup is None:
             return as_pool_ids(X, name)
-        if not isinstance(self.lookup, RowLookup):
-            raise TypeError(f"lookup must be a RowLookup or None, got {type(self.lookup).__name__}")
         return self.lookup.ids_for(X, exclude=exclude, name=name)
 
     def _labelled(self, classifier, labelled_ids, labels, X_labelled):
@@ -192,17 +295,38 @@ class AnchoredQueryStrategy(BaseEstimator):
         labels: Any = None,
         X_labelled: Any = None,
         **kwargs: Any,
-    ):
-        """Select ``n_instances`` rows of ``X_pool``; return their positions (and scores)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Select ``n_instances`` rows of ``X_pool``.
+
+        Parameters
+        ----------
+        classifier : object
+            The current model (or a modAL learner wrapping it), passed to the base strategy.
+        X_pool : array-like
+            The unlabelled pool: index ids, or rows that ``lookup`` maps to ids.
+        n_instances : int, default=1
+            How many rows to select.
+        labelled_ids, labels, X_labelled : array-like, optional
+            The labelled set, when ``classifier`` does not carry it (see the class docstring).
+        **kwargs
+            Passed on to the base strategy.
+
+        Returns
+        -------
+        positions : ndarray of int64
+            Positions of the selected rows in ``X_pool``, in the base strategy's order.
+        scores : ndarray of float64
+            The base strategy's score of each (NaN if it returned none).
+        """
         t_start = time.perf_counter()
-        if not isinstance(self.pool_filter, PoolFilter):
-            raise TypeError(
-                "pool_filter must be a PoolFilter (AnchorSubpool, RandomSubpool, SEALSSubpool, "
-                f"FullPool), got {type(self.pool_filter).__name__}"
-            )
+        self._validate_params()
+        validate_parameter_constraints(
+            _CALL_CONSTRAINTS, {"n_instances": n_instances}, f"{type(self).__name__}.__call__"
+        )
         strategy = get_strategy(self.strategy)
+        name = _describe_strategy(strategy, self.strategy)
         n_pool = _num_samples(X_pool)
-        n_instances = check_n_instances(n_instances, n_pool)
+        _check_pool_size(n_instances, n_pool, "X_pool")
         labelled_ids, labels, X_labelled = self._labelled(
             classifier, labelled_ids, labels, X_labelled
         )
@@ -222,11 +346,12 @@ class AnchoredQueryStrategy(BaseEstimator):
         else:
             pool_sorted = pool_ids
         index = self.pool_filter.index
-        ends = pool_sorted[[0, -1]]
-        if index is not None and not index.contains(ends).all():
-            raise ValueError(
-                f"X_pool holds ids outside the index, e.g. {int(ends[~index.contains(ends)][0])}"
-            )
+        if isinstance(index, VectorIndex):
+            known = index.contains(pool_sorted)
+            if not known.all():
+                raise ValueError(
+                    f"X_pool holds ids outside the index, e.g. {pool_sorted[~known][:5].tolist()}"
+                )
 
         # Filter, then place the subpool in X_pool.
         t0 = time.perf_counter()
@@ -236,27 +361,41 @@ class AnchoredQueryStrategy(BaseEstimator):
         t_filter = time.perf_counter() - t0
         sub_sorted_pos = np.searchsorted(pool_sorted, subpool.ids)
         positions = sub_sorted_pos if order is None else order[sub_sorted_pos]
+        sub_scores = np.asarray(subpool.scores, dtype=np.float64)
         n_topped_up = max(0, n_instances - positions.size)
         if n_topped_up:
             extra = self._top_up(positions, pool_sorted, order, labelled_ids, n_topped_up)
             positions = np.concatenate([positions, extra])
+            sub_scores = np.concatenate([sub_scores, np.full(extra.size, np.nan)])
 
-        # Base strategy on the subpool rows only.
+        # Base strategy on the subpool rows only, with the context its signature asks for.
         t0 = time.perf_counter()
         seed = int(self._rng().randint(np.iinfo(np.int32).max))
+        named = _named_parameters(strategy)
+        context = {
+            "random_state": seed,
+            "pool_ids": pool_ids[positions],
+            "index": index,
+            "labelled_ids": labelled_ids,
+            "labels": labels,
+            "X_labelled": X_labelled,
+            "subpool_scores": sub_scores,
+        }
         result = strategy(
             classifier,
             _safe_indexing(X_pool, positions),
             n_instances=n_instances,
-            random_state=seed,
-            **(self.strategy_params or {}),
-            **kwargs,
+            **{
+                **{key: value for key, value in context.items() if key in named},
+                **(self.strategy_params or {}),
+                **kwargs,
+            },
         )
-        sub_positions, scores = _split_result(result)
+        sub_positions, scores = _check_result(result, name, positions.size, n_instances)
         t_strategy = time.perf_counter() - t0
-        chosen = positions[sub_positions.astype(np.int64)]
-        if scores is None:
-            scores = np.full(chosen.size, np.nan)
+        chosen = positions[sub_positions]
+        selected_ids = pool_ids[chosen]
+        explored = subpool.info["explored_ids"]
 
         record = {
             "n_pool": int(n_pool),
@@ -268,7 +407,11 @@ class AnchoredQueryStrategy(BaseEstimator):
             "filter": subpool.info["filter"],
             "anchors": subpool.info["anchors"],
             "anchor_classes": subpool.info["anchor_classes"],
-            "selected_ids": pool_ids[chosen],
+            "exploration_share": float(subpool.info["exploration_share"]),
+            "n_explored": int(subpool.info["n_explored"]),
+            "n_selected_explored": int(np.isin(selected_ids, explored).sum()),
+            "starved_classes": list(subpool.info["starved_classes"]),
+            "selected_ids": selected_ids,
             "timings": {
                 **subpool.info["timings"],
                 "filter": t_filter,
@@ -279,11 +422,4 @@ class AnchoredQueryStrategy(BaseEstimator):
         if getattr(self, "queries_", None) is None:
             self.queries_ = []
         self.queries_.append(record)
-
-        if _is_modal_object(classifier):
-            from skanchor.integrations.modal import format_query_result, patch_modal
-
-            formatted = format_query_result(chosen, scores, classifier)
-            patch_modal()
-            return formatted
         return chosen, scores

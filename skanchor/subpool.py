@@ -3,7 +3,8 @@
 One interface, four implementations:
 
 - :class:`AnchorSubpool` — AnchorAL (Lesci & Vlachos, 2024, Algorithm 1): per-class anchors,
-  their K nearest unlabelled neighbours, mean similarity, top-M.
+  their K nearest unlabelled neighbours, mean similarity, top-M; optionally per-class A, K, M
+  and an exploration share drawn outside the anchored neighbourhoods.
 - :class:`RandomSubpool` — RandSub (Ertekin et al., 2007): M items uniformly at random.
 - :class:`SEALSSubpool` — SEALS (Coleman et al., 2022): the union of the K nearest neighbours
   of every labelled item; grows with each newly labelled item.
@@ -12,8 +13,10 @@ One interface, four implementations:
 Every filter's :meth:`~PoolFilter.select` takes the labelled ids and labels (ids into the
 filter's :class:`~skanchor.index.VectorIndex`) and returns a :class:`Subpool`: ids sorted by
 decreasing score (ties: smaller id first), their scores, and ``info`` with the anchors, the
-candidate count and the time of each phase (``anchor_selection``, ``search``,
-``aggregation``, in seconds). The last result is also kept as ``last_subpool_``.
+candidate count, the exploration draw and the time of each phase (``anchor_selection``,
+``search``, ``aggregation``, in seconds). The last result is also kept as ``last_subpool_``.
+Constructor parameters are checked once per ``select`` (scikit-learn's
+``_parameter_constraints``).
 
 Labelled items are hidden from the index's search by masking: each ``select`` makes the
 index's mask exactly the labelled set it is given (:meth:`VectorIndex.set_mask`, cost
@@ -26,28 +29,80 @@ from __future__ import annotations
 
 import abc
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from numbers import Integral, Real
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _num_samples
 
-from skanchor._validation import check_ids, check_positive_int
-from skanchor.anchors import check_anchor_strategy, select_class_anchors
+from skanchor._params import PerClass, label_key, per_class
+from skanchor._validation import check_ids
+from skanchor.anchors import (
+    ANCHOR_STRATEGY_CONSTRAINTS,
+    DEFAULT_ANCHOR_STRATEGY,
+    DEFAULT_N_ANCHORS,
+    N_ANCHORS_CONSTRAINTS,
+    _resolve_strategy,
+    _select_class_anchors,
+    check_labels,
+)
 from skanchor.index.base import VectorIndex
 
 __all__ = [
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_N_NEIGHBOURS",
+    "PAPER_CONFIGURATION",
     "AnchorSubpool",
     "FullPool",
     "PoolFilter",
     "RandomSubpool",
     "SEALSSubpool",
+    "StarvedClassWarning",
     "Subpool",
 ]
 
 PHASES = ("anchor_selection", "search", "aggregation")
+
+#: Neighbours retrieved per anchor (K) when nothing else is said: the paper's value.
+DEFAULT_N_NEIGHBOURS = 50
+
+#: Largest anchored subpool (M) when nothing else is said: the paper's value.
+DEFAULT_MAX_SIZE = 1000
+
+#: The plain paper configuration of :class:`AnchorSubpool` (App. A.3: A = 10, K = 50,
+#: M = 1,000, k-means++ anchors, no exploration even when ``classes`` names a starved class),
+#: the reference every other configuration is measured against:
+#: ``AnchorSubpool(index, **PAPER_CONFIGURATION, random_state=seed)``.
+PAPER_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
+    {
+        "n_anchors": DEFAULT_N_ANCHORS,
+        "n_neighbours": DEFAULT_N_NEIGHBOURS,
+        "max_size": DEFAULT_MAX_SIZE,
+        "anchor_strategy": DEFAULT_ANCHOR_STRATEGY,
+        "exploration": 0.0,
+    }
+)
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+
+# Stream number of the exploration draw, derived from each round's anchor seed, so that the
+# anchors of a round do not depend on whether (or how much) it explores.
+_EXPLORATION_STREAM = 1
+
+
+class StarvedClassWarning(UserWarning):
+    """A class of the task has no labelled item, so AnchorAL has no anchor for it.
+
+    Its items enter the subpool only as neighbours of other classes' anchors, or through
+    :class:`AnchorSubpool`'s exploration share.
+    """
 
 
 @dataclass
@@ -60,11 +115,15 @@ class Subpool:
         Index ids of the subpool, sorted by decreasing ``scores`` (ties: smaller id first).
     scores : ndarray of float64
         The filter's score of each id (AnchorAL: mean similarity to the anchors that retrieved
-        it; SEALS: highest similarity to a labelled item; RandSub/No-Op: 0).
+        it — to all anchors for an exploration draw; SEALS: highest similarity to a labelled
+        item; RandSub/No-Op: 0).
     info : dict
         ``filter`` (name), ``anchors`` (anchor ids), ``anchor_classes`` (their classes),
         ``n_candidates`` (distinct items retrieved before the top-M cut), ``cold_start``
-        (bool) and ``timings`` (seconds per phase in :data:`PHASES`).
+        (bool), ``exploration_share`` (the share of the subpool's slots drawn at random),
+        ``explored_ids`` (sorted ids of those draws), ``n_explored`` (their number),
+        ``starved_classes`` (listed classes without a labelled item) and ``timings``
+        (seconds per phase in :data:`PHASES`).
     """
 
     ids: np.ndarray
@@ -90,11 +149,52 @@ def _in_sorted(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return sorted_ids[pos] == ids
 
 
+def _mean_by_id(ids: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``ids`` (sorted) and the mean of their ``sims`` (Algorithm 1, line 8)."""
+    cand, inverse = np.unique(ids, return_inverse=True)
+    scores = np.bincount(inverse, weights=sims, minlength=cand.size) / np.bincount(
+        inverse, minlength=cand.size
+    )
+    return cand, scores
+
+
+def _draw_outside(
+    rng: np.random.Generator, pool: np.ndarray, exclude: np.ndarray, size: int
+) -> np.ndarray:
+    """Up to ``size`` ids of the sorted ``pool`` outside the sorted ``exclude``, uniformly
+    without replacement; sorted.
+
+    Rejection sampling: positions are drawn with replacement, excluded and repeated ids are
+    dropped, and the first ``size`` survivors kept (a uniform sample), so the cost is
+    O(size log(size + len(exclude))) while ``exclude`` is a small part of ``pool``. Only when
+    it covers most of ``pool`` (then a small pool) does it fall back to the set difference.
+    """
+    if size <= 0 or pool.size == 0:
+        return np.empty(0, dtype=np.int64)
+    chosen = np.empty(0, dtype=np.int64)
+    for _ in range(8):
+        need = size - chosen.size
+        drawn = pool[rng.integers(0, pool.size, size=2 * need + 16)]
+        drawn = drawn[~_in_sorted(exclude, drawn)]
+        _, first = np.unique(drawn, return_index=True)
+        drawn = drawn[np.sort(first)]  # draw order kept: the survivors stay a uniform sample
+        drawn = drawn[~_in_sorted(np.sort(chosen), drawn)]
+        chosen = np.concatenate([chosen, drawn[:need]])
+        if chosen.size == size:
+            return np.sort(chosen)
+    rest = pool[~_in_sorted(exclude, pool)]
+    rest = rest[~_in_sorted(np.sort(chosen), rest)]
+    extra = rng.choice(rest, size=min(size - chosen.size, rest.size), replace=False)
+    return np.sort(np.concatenate([chosen, extra]).astype(np.int64))
+
+
 class PoolFilter(BaseEstimator, abc.ABC):
     """Base class of the pool filters (see the module docstring for the protocol)."""
 
     #: Name recorded in ``Subpool.info["filter"]``.
     name: str = "filter"
+
+    _parameter_constraints: ClassVar[dict] = {"index": [VectorIndex]}
 
     def __init__(self, index: VectorIndex | None = None):
         self.index = index
@@ -116,16 +216,28 @@ class PoolFilter(BaseEstimator, abc.ABC):
         labelled_ids : array-like of int
             Index ids of the labelled items (unique, all stored in the index).
         labels : array-like
-            Their labels, aligned with ``labelled_ids``.
+            Their labels, aligned with ``labelled_ids`` (no ``None`` or NaN).
         model : classifier, optional
             The current model; needed only by "entropy" anchors (``predict_proba``).
         X_labelled : any, optional
-            The labelled items as ``model`` takes them; defaults to ``labelled_ids``.
+            The labelled items as ``model`` takes them, aligned with ``labelled_ids``;
+            defaults to ``labelled_ids``.
         pool_ids : ndarray of int64, optional
             Sorted ids of the current unlabelled pool; the subpool is restricted to it.
             Without it, every live (unmasked) item of the index is the pool.
+
+        Returns
+        -------
+        Subpool
+            The subpool, its scores and ``info``.
         """
+        self._validate_params()
         labelled_ids, labels = self._check_labelled(labelled_ids, labels)
+        if X_labelled is not None and _num_samples(X_labelled) != labelled_ids.size:
+            raise ValueError(
+                f"X_labelled has {_num_samples(X_labelled)} rows but labelled_ids has "
+                f"{labelled_ids.size} ids: they must be aligned"
+            )
         if pool_ids is not None:
             pool_ids = np.asarray(pool_ids, dtype=np.int64)
         timings = dict.fromkeys(PHASES, 0.0)
@@ -141,6 +253,10 @@ class PoolFilter(BaseEstimator, abc.ABC):
         result.info.setdefault("anchor_classes", np.empty(0, dtype=object))
         result.info.setdefault("n_candidates", len(result))
         result.info.setdefault("cold_start", False)
+        result.info.setdefault("exploration_share", 0.0)
+        result.info.setdefault("explored_ids", np.empty(0, dtype=np.int64))
+        result.info["n_explored"] = int(result.info["explored_ids"].size)
+        result.info.setdefault("starved_classes", [])
         result.info["filter"] = self.name
         result.info["timings"] = timings
         self.last_subpool_ = result
@@ -151,24 +267,16 @@ class PoolFilter(BaseEstimator, abc.ABC):
         """Filter-specific work; fill ``timings`` for the phases it runs."""
 
     # -- shared helpers -----------------------------------------------------------------
-    def _check_index(self) -> VectorIndex:
-        if not isinstance(self.index, VectorIndex):
-            raise TypeError(
-                f"index must be a skanchor VectorIndex (e.g. HNSWIndex), got "
-                f"{type(self.index).__name__}"
-            )
-        if self.index.n_items == 0:
-            raise ValueError("index is empty: add the pool's vectors before selecting")
-        return self.index
-
     def _check_labelled(self, labelled_ids: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-        index = self._check_index()
+        index = self.index
+        if index.n_items == 0:
+            raise ValueError("index is empty: add the pool's vectors before selecting")
         labelled_ids = check_ids(labelled_ids, "labelled_ids")
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.shape[0] != labelled_ids.shape[0]:
+        labels = check_labels(labels)
+        if labels.shape[0] != labelled_ids.shape[0]:
             raise ValueError(
-                f"labels must be 1-d and aligned with labelled_ids ({labelled_ids.shape[0]} ids),"
-                f" got shape {labels.shape}"
+                f"labels must be aligned with labelled_ids ({labelled_ids.shape[0]} ids), "
+                f"got {labels.shape[0]} labels"
             )
         if labelled_ids.size:
             known = index.contains(labelled_ids)
@@ -214,8 +322,11 @@ class PoolFilter(BaseEstimator, abc.ABC):
         return drawn
 
 
+_PER_CLASS_INT = [_POSITIVE_INT, PerClass(_POSITIVE_INT)]
+
+
 class AnchorSubpool(PoolFilter):
-    """AnchorAL's anchored subpool (Algorithm 1, lines 3-9).
+    """AnchorAL's anchored subpool (Algorithm 1, lines 3-9), with discovery knobs.
 
     Each round: up to ``n_anchors`` anchors per class among the labelled items
     (``anchor_strategy``), the ``n_neighbours`` nearest unlabelled items of each anchor from
@@ -223,25 +334,73 @@ class AnchorSubpool(PoolFilter):
     it, and the top ``min(n_candidates, max_size)`` kept. The work is O(A·C·K + L·d) per round
     (L labelled items), independent of the pool size.
 
-    Cold start: a class without labelled items contributes no anchors. With no labelled item
-    at all there is nothing to anchor on, so the subpool is ``max_size`` items drawn
-    uniformly at random from the pool (``info["cold_start"] = True``) — RandSub for a round.
+    **The paper's configuration** is what ``AnchorSubpool(index)`` does with integer
+    ``n_anchors``, ``n_neighbours`` and ``max_size`` and without ``classes``: A = 10, K = 50,
+    M = 1,000, k-means++ anchors, no exploration. It is the reference every other
+    configuration is measured against, and it stays exactly what it was (same subpools for
+    the same seed); :data:`PAPER_CONFIGURATION` names it
+    (``AnchorSubpool(index, **PAPER_CONFIGURATION)`` never explores, whatever ``classes``).
+
+    **Per-class knobs.** Minority and majority classes may differ in every knob:
+    ``anchor_strategy``, ``n_anchors`` (A), ``n_neighbours`` (K) and ``max_size`` (M) each take
+    one value or a ``{class: value}`` mapping; classes a mapping does not list get the default
+    (:data:`~skanchor.anchors.DEFAULT_ANCHOR_STRATEGY`, :data:`~skanchor.anchors.DEFAULT_N_ANCHORS`,
+    :data:`DEFAULT_N_NEIGHBOURS`, :data:`DEFAULT_MAX_SIZE`). Per-class A and K change how many
+    anchors a class gets and how far each one searches; the aggregation stays the paper's.
+    A ``max_size`` mapping switches to **per-class ranking**: each class's candidates (the
+    items its own anchors retrieved) are scored by their mean similarity to those anchors
+    only, the top ``max_size[c]`` of each class are kept, and the union (an item kept by
+    several classes counted once, with its highest score) is the subpool, at most
+    ``sum(max_size[c])`` items. A class's quota is then its own: a large majority class can
+    no longer crowd the minority's neighbourhood out of the top M.
+
+    **Starved classes and exploration.** A class with no labelled item has no anchor: AnchorAL
+    only sees its items when they happen to neighbour another class's anchors, and can miss it
+    for good (on iris, labels of two classes and BADGE never found the third in 18 queries).
+    Pass ``classes`` (every label the task has) and each ``select`` warns
+    (:class:`StarvedClassWarning`) naming the classes without a labelled item. The
+    ``exploration`` share of the subpool's slots (M, or the sum of the listed classes' M_c)
+    is drawn uniformly at random from the pool *outside* the anchored neighbourhoods (every
+    candidate the anchors retrieved is excluded), and the anchored part gives up the same
+    share of its slots (of M, or of each class's M_c). The draw costs O(M log M) from the
+    sorted pool ids (it never reads the whole pool) and uses its own random stream, so a
+    round's anchors are the same with or without exploration. ``info["explored_ids"]`` lists
+    the draws; their score is their mean similarity to all anchors.
+
+    The default, ``exploration="auto"``, is the paper's configuration (share 0) unless
+    ``classes`` names a class without labelled items; then the share is the starved classes'
+    fraction of the classes (1/3 for one of three), the share of the subpool an anchored class
+    would get. Why: without ``classes`` nothing says a class is missing and the paper's
+    subpool is kept bit for bit; with them, a class that AnchorAL cannot anchor on would
+    otherwise be found only by chance, and a silent miss costs more than a share of
+    exploration. A float share explores always (e.g. ``0.1`` for pockets of known classes
+    that no anchor reaches); ``0.0`` never does (the warning stays).
+
+    Cold start: with no labelled item at all there is nothing to anchor on, so the subpool is
+    ``max_size`` items (the sum of the listed classes' for a mapping) drawn uniformly at
+    random from the pool (``info["cold_start"] = True``) — RandSub for a round.
 
     Parameters
     ----------
     index : VectorIndex
         The fixed index over the pool's (and labelled items') embeddings.
-    n_anchors : int, default=10
-        Anchors per class (A).
-    n_neighbours : int, default=50
-        Neighbours retrieved per anchor (K).
-    max_size : int, default=1000
-        Largest subpool (M).
+    n_anchors : int or dict, default=10
+        Anchors per class (A), or ``{class: A}``.
+    n_neighbours : int or dict, default=50
+        Neighbours retrieved per anchor (K), or ``{class: K}`` for that class's anchors.
+    max_size : int or dict, default=1000
+        Largest subpool (M), or ``{class: M_c}`` for per-class ranking (see above).
     anchor_strategy : str or dict, default="kmeans++"
         "kmeans++", "random" or "entropy", or ``{class label: name}`` to use different
         strategies for, e.g., minority and majority classes (unlisted classes: "kmeans++").
     random_state : int, RandomState instance or None, default=None
-        Seeds anchor selection (and the cold-start draw).
+        Seeds anchor selection, the exploration draws and the cold-start draw.
+    classes : array-like, optional
+        Every class label of the task (labels outside it are an error, and so are mapping
+        keys outside it). Enables the starved-class warning and ``exploration="auto"``.
+    exploration : float in [0, 1) or "auto", default="auto"
+        Share of the subpool drawn at random outside the anchored neighbourhoods (see
+        above).
 
     Examples
     --------
@@ -253,18 +412,43 @@ class AnchorSubpool(PoolFilter):
     ...                         random_state=0).select([0, 1, 2, 3], [0, 0, 1, 1])
     >>> len(subpool) <= 30, bool(np.isin(subpool.ids, [0, 1, 2, 3]).any())
     (True, False)
+
+    The minority class (1) gets more anchors, a wider search and its own quota, and one
+    third of the subpool explores for class 2, which has no label yet:
+
+    >>> import warnings
+    >>> rare = AnchorSubpool(index, n_anchors={1: 4}, n_neighbours={1: 40},
+    ...                      max_size={0: 20, 1: 20, 2: 20}, classes=[0, 1, 2], random_state=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     subpool = rare.select([0, 1, 2, 3], [0, 0, 1, 1])
+    >>> subpool.info["starved_classes"], subpool.info["n_explored"], str(caught[0].message)[:40]
+    ([2], 20, 'AnchorSubpool: no labelled item of class')
     """
 
     name = "anchoral"
 
+    _parameter_constraints: ClassVar[dict] = {
+        **PoolFilter._parameter_constraints,
+        "n_anchors": N_ANCHORS_CONSTRAINTS,
+        "n_neighbours": _PER_CLASS_INT,
+        "max_size": _PER_CLASS_INT,
+        "anchor_strategy": ANCHOR_STRATEGY_CONSTRAINTS,
+        "random_state": ["random_state"],
+        "classes": ["array-like", None],
+        "exploration": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+    }
+
     def __init__(
         self,
         index: VectorIndex | None = None,
-        n_anchors: int = 10,
-        n_neighbours: int = 50,
-        max_size: int = 1000,
-        anchor_strategy: str | Mapping = "kmeans++",
+        n_anchors: int | Mapping = DEFAULT_N_ANCHORS,
+        n_neighbours: int | Mapping = DEFAULT_N_NEIGHBOURS,
+        max_size: int | Mapping = DEFAULT_MAX_SIZE,
+        anchor_strategy: str | Mapping = DEFAULT_ANCHOR_STRATEGY,
         random_state: Any = None,
+        classes: Any = None,
+        exploration: float | str = "auto",
     ):
         self.index = index
         self.n_anchors = n_anchors
@@ -272,21 +456,72 @@ class AnchorSubpool(PoolFilter):
         self.max_size = max_size
         self.anchor_strategy = anchor_strategy
         self.random_state = random_state
+        self.classes = classes
+        self.exploration = exploration
 
+    # -- classes ------------------------------------------------------------------------
+    def _task_classes(self, labels: np.ndarray) -> tuple[list, list]:
+        """(every class of the task, those without a labelled item); warns about the latter.
+
+        Without ``classes`` the task's classes are the labelled ones and none is starved.
+        """
+        present = [label_key(c) for c in np.unique(labels)]
+        if self.classes is None:
+            return present, []
+        classes = [label_key(c) for c in np.unique(check_labels(self.classes, "classes"))]
+        listed = set(classes)
+        unknown = [c for c in present if c not in listed]
+        if unknown:
+            raise ValueError(f"labels holds class {unknown[0]!r}, which is not in classes")
+        for name in ("n_anchors", "n_neighbours", "max_size", "anchor_strategy"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                extra = [k for k in value if label_key(k) not in listed]
+                if extra:
+                    raise ValueError(f"{name} has key {extra[0]!r}, which is not in classes")
+        starved = [c for c in classes if c not in set(present)]
+        return classes, starved
+
+    def _exploration_share(self, classes: list, starved: list) -> float:
+        if self.exploration == "auto":
+            return len(starved) / len(classes) if classes else 0.0
+        return float(self.exploration)
+
+    # -- the round ----------------------------------------------------------------------
     def _select(self, labelled_ids, labels, *, model, X_labelled, pool_ids, timings):
-        n_anchors = check_positive_int(self.n_anchors, "n_anchors")
-        k = check_positive_int(self.n_neighbours, "n_neighbours")
-        max_size = check_positive_int(self.max_size, "max_size")
-        strategy = check_anchor_strategy(self.anchor_strategy)
         index = self.index
+        strategy = _resolve_strategy(self.anchor_strategy)
+        classes, starved = self._task_classes(labels)
+        share = self._exploration_share(classes, starved)
+        per_class_m = isinstance(self.max_size, Mapping)
+        if not per_class_m:
+            slots = self.max_size
+        elif classes:
+            slots = sum(per_class(self.max_size, c, DEFAULT_MAX_SIZE) for c in classes)
+        else:  # no labelled item and no ``classes``: the classes the mapping lists
+            slots = sum(self.max_size.values()) or DEFAULT_MAX_SIZE
+        if starved and labelled_ids.size:  # (a cold start is reported as such)
+            warnings.warn(
+                f"AnchorSubpool: no labelled item of class(es) {starved}: they get no anchors; "
+                + (
+                    f"exploration draws {share:.2g} of the subpool outside the anchored "
+                    "neighbourhoods"
+                    if share
+                    else "exploration=0 never looks for them"
+                ),
+                StarvedClassWarning,
+                stacklevel=3,
+            )
+        info = {"exploration_share": share, "starved_classes": starved}
 
         if labelled_ids.size == 0:
             t0 = time.perf_counter()
-            ids = self._random_subset(labelled_ids, pool_ids, max_size)
+            ids = self._random_subset(labelled_ids, pool_ids, slots)
             timings["aggregation"] = time.perf_counter() - t0
-            return Subpool(
-                ids, np.zeros(ids.size), {"cold_start": True, "n_candidates": int(ids.size)}
+            info.update(
+                cold_start=True, n_candidates=int(ids.size), exploration_share=1.0, explored_ids=ids
             )
+            return Subpool(ids, np.zeros(ids.size), info)
 
         # Anchor selection (lines 3-6).
         t0 = time.perf_counter()
@@ -305,46 +540,75 @@ class AnchorSubpool(PoolFilter):
                 )
             proba = model.predict_proba(labelled_ids if X_labelled is None else X_labelled)
         seed = int(self._rng().randint(np.iinfo(np.int32).max))
-        per_class = select_class_anchors(
-            labels, vectors, n_anchors, strategy, random_state=seed, proba=proba
+        by_class = _select_class_anchors(
+            labels, vectors, self.n_anchors, strategy, random_state=seed, proba=proba
         )
-        positions = np.concatenate(list(per_class.values()))
+        positions = np.concatenate(list(by_class.values()))
         anchor_classes = np.concatenate(
-            [np.full(p.size, c, dtype=object) for c, p in per_class.items()]
+            [np.full(p.size, c, dtype=object) for c, p in by_class.items()]
         )
         anchors = labelled_ids[positions]
         timings["anchor_selection"] = time.perf_counter() - t0
 
-        # kNN of each anchor among unlabelled items (line 7).
+        # kNN of each anchor among unlabelled items (line 7): one search, with the largest K
+        # when K differs between classes (each class then keeps its own first K columns).
         t0 = time.perf_counter()
         self.index.set_mask(labelled_ids)
-        nn_ids, nn_sims = index.search(vectors[positions], k)
+        k_of = {c: per_class(self.n_neighbours, c, DEFAULT_N_NEIGHBOURS) for c in by_class}
+        nn_ids, nn_sims = index.search(vectors[positions], max(k_of.values()))
+        if isinstance(self.n_neighbours, Mapping) or per_class_m:
+            bounds = np.cumsum([0] + [p.size for p in by_class.values()])
+            found = {
+                c: (nn_ids[a:b, : k_of[c]], nn_sims[a:b, : k_of[c]])
+                for c, a, b in zip(by_class, bounds[:-1], bounds[1:], strict=True)
+            }
+        else:
+            found = {None: (nn_ids, nn_sims)}
         timings["search"] = time.perf_counter() - t0
 
         # Mean similarity per distinct candidate, top-M (lines 8-9).
         t0 = time.perf_counter()
-        flat_ids = nn_ids.ravel()
-        flat_sims = nn_sims.ravel().astype(np.float64)
-        cand, inverse = np.unique(flat_ids, return_inverse=True)
-        scores = np.bincount(inverse, weights=flat_sims, minlength=cand.size) / np.bincount(
-            inverse, minlength=cand.size
-        )
-        n_candidates = int(cand.size)
-        if pool_ids is not None:
-            keep = _in_sorted(pool_ids, cand)
-            cand, scores = cand[keep], scores[keep]
-        cand, scores = _rank(cand, scores)
-        cand, scores = cand[:max_size], scores[:max_size]
+        retrieved = np.unique(np.concatenate([ids.ravel() for ids, _ in found.values()]))
+        n_candidates = int(retrieved.size)
+        if per_class_m:
+            kept = []
+            for c, (ids, sims) in found.items():
+                cand, scores = _mean_by_id(ids.ravel(), sims.ravel().astype(np.float64))
+                if pool_ids is not None:
+                    keep = _in_sorted(pool_ids, cand)
+                    cand, scores = cand[keep], scores[keep]
+                m_c = per_class(self.max_size, c, DEFAULT_MAX_SIZE)
+                cand, scores = _rank(cand, scores)
+                kept.append((cand[: m_c - int(share * m_c)], scores[: m_c - int(share * m_c)]))
+            cand, scores = _rank(
+                np.concatenate([ids for ids, _ in kept]),
+                np.concatenate([sims for _, sims in kept]),
+            )
+            _, first = np.unique(cand, return_index=True)  # highest score of each item
+            cand, scores = _rank(cand[first], scores[first])
+        else:
+            flat_ids = np.concatenate([ids.ravel() for ids, _ in found.values()])
+            flat_sims = np.concatenate([sims.ravel() for _, sims in found.values()])
+            cand, scores = _mean_by_id(flat_ids, flat_sims.astype(np.float64))
+            if pool_ids is not None:
+                keep = _in_sorted(pool_ids, cand)
+                cand, scores = cand[keep], scores[keep]
+            cand, scores = _rank(cand, scores)
+            cand, scores = cand[: slots - int(share * slots)], scores[: slots - int(share * slots)]
+
+        n_explore = int(share * slots)
+        if n_explore:
+            rng = np.random.default_rng([seed, _EXPLORATION_STREAM])
+            pool = self._live_pool(labelled_ids, None) if pool_ids is None else pool_ids
+            explored = _draw_outside(rng, pool, np.union1d(retrieved, labelled_ids), n_explore)
+            sims = index.vectors(explored).astype(np.float64) @ vectors[positions].T
+            cand, scores = _rank(
+                np.concatenate([cand, explored]), np.concatenate([scores, sims.mean(axis=1)])
+            )
+            info["explored_ids"] = explored
         timings["aggregation"] = time.perf_counter() - t0
-        return Subpool(
-            cand,
-            scores,
-            {
-                "anchors": anchors,
-                "anchor_classes": anchor_classes,
-                "n_candidates": n_candidates,
-            },
-        )
+        info.update(anchors=anchors, anchor_classes=anchor_classes, n_candidates=n_candidates)
+        return Subpool(cand, scores, info)
 
 
 class RandomSubpool(PoolFilter):
@@ -364,6 +628,12 @@ class RandomSubpool(PoolFilter):
 
     name = "randsub"
 
+    _parameter_constraints: ClassVar[dict] = {
+        **PoolFilter._parameter_constraints,
+        "max_size": [_POSITIVE_INT],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self, index: VectorIndex | None = None, max_size: int = 10_000, random_state: Any = None
     ):
@@ -372,10 +642,9 @@ class RandomSubpool(PoolFilter):
         self.random_state = random_state
 
     def _select(self, labelled_ids, labels, *, model, X_labelled, pool_ids, timings):
-        max_size = check_positive_int(self.max_size, "max_size")
         t0 = time.perf_counter()
         self.index.set_mask(labelled_ids)
-        ids = self._random_subset(labelled_ids, pool_ids, max_size)
+        ids = self._random_subset(labelled_ids, pool_ids, self.max_size)
         timings["aggregation"] = time.perf_counter() - t0
         return Subpool(ids, np.zeros(ids.size))
 
@@ -402,12 +671,17 @@ class SEALSSubpool(PoolFilter):
 
     name = "seals"
 
-    def __init__(self, index: VectorIndex | None = None, n_neighbours: int = 50):
+    _parameter_constraints: ClassVar[dict] = {
+        **PoolFilter._parameter_constraints,
+        "n_neighbours": [_POSITIVE_INT],
+    }
+
+    def __init__(self, index: VectorIndex | None = None, n_neighbours: int = DEFAULT_N_NEIGHBOURS):
         self.index = index
         self.n_neighbours = n_neighbours
 
     def _select(self, labelled_ids, labels, *, model, X_labelled, pool_ids, timings):
-        k = check_positive_int(self.n_neighbours, "n_neighbours")
+        k = self.n_neighbours
         seen = getattr(self, "seen_labelled_", None)
         labelled = set(labelled_ids.tolist())
         if seen is None or not seen <= labelled:

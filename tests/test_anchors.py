@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skanchor.anchors import AnchorTransformer, select_anchors, select_class_anchors
 
@@ -101,7 +101,7 @@ def test_class_anchors_per_class_strategy_and_membership(blobs):
 
 
 def test_class_anchors_unknown_strategy_in_mapping():
-    with pytest.raises(ValueError, match=r"anchor_strategy\['b'\]"):
+    with pytest.raises(ValueError, match=r"strategy.*Got \{'b': 'nope'\}"):
         select_class_anchors(np.array(["a", "b"]), np.eye(2), 1, {"b": "nope"})
 
 
@@ -127,6 +127,22 @@ def test_transformer_in_pipeline(blobs):
     pipe.fit(vectors[:1000], y[:1000])
     assert pipe.score(vectors[1000:], y[1000:]) > 0.95
     assert pipe[0].transform(vectors[:3]).shape == (3, 20)
+
+
+def test_transformer_parameters_are_declared():
+    """Every constructor parameter has scikit-learn constraints, checked once in fit."""
+    check_param_validation("AnchorTransformer", AnchorTransformer(n_anchors=3, random_state=0))
+    X = np.eye(6)
+    y = np.array([0, 0, 0, 1, 1, 1])
+    tr = AnchorTransformer(n_anchors={1: 1}, anchor_strategy={0: "Random"}, random_state=0)
+    assert tr.fit(X, y).anchor_labels_.tolist() == [0, 0, 0, 1]  # class 0: default A=10
+    with pytest.raises(ValueError, match=r"'n_anchors' parameter of AnchorTransformer"):
+        AnchorTransformer(n_anchors={1: 0}).fit(X, y)
+
+
+def test_transformer_rejects_missing_labels():
+    with pytest.raises(ValueError, match=r"y holds a missing label \(None\) at position 1"):
+        AnchorTransformer().fit(np.eye(3), np.array([0, None, 1], dtype=object))
 
 
 @parametrize_with_checks([AnchorTransformer(n_anchors=3, random_state=0)])

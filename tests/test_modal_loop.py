@@ -12,6 +12,13 @@ from skanchor import AnchoredQueryStrategy, AnchorSubpool, FullPool, HNSWIndex, 
 from tests.conftest import clustered
 
 modal_models = pytest.importorskip("modAL.models")
+from skanchor.integrations.modal import patch_modal  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _patched_modal():
+    """The documented set-up line: modAL patched before the first query."""
+    patch_modal()
 
 
 def id_classifier(vectors):
@@ -127,6 +134,165 @@ def test_active_learner_loop_with_a_series_of_texts():
         X_pool, pool = X_pool.drop(rows.index), np.delete(pool, positions)
     assert isinstance(learner.X_training, pd.Series) and len(learner.X_training) == 27
     assert len(query.queries_) == 3
+
+
+# --- modAL's own strategies as the base strategy ---------------------------------------------
+
+
+def _bare_least_confident(classifier, X, n_instances=1):
+    """A custom strategy that returns bare positions (no scores)."""
+    confidence = classifier.predict_proba(X).max(axis=1)
+    return np.argsort(confidence, kind="stable")[:n_instances]
+
+
+MODAL_STRATEGIES = {
+    "entropy": ("modAL.uncertainty", "entropy_sampling", {}),
+    "margin": ("modAL.uncertainty", "margin_sampling", {}),
+    "uncertainty": ("modAL.uncertainty", "uncertainty_sampling", {"random_tie_break": True}),
+    "ranked-batch": ("modAL.batch", "uncertainty_batch_sampling", {}),
+}
+
+
+def run_modal_strategies(names=(*MODAL_STRATEGIES, "bare"), rounds=3, batch=4) -> dict:
+    """modAL strategies (resolved in the running modAL) behind AnchoredQueryStrategy in modAL's
+    ActiveLearner, on raw vectors through a RowLookup: the selected rows are the subpool's,
+    distinct, and each query called the strategy once. Returns the queries per name."""
+    import importlib
+
+    vectors, clusters = clustered(n=900, dim=12, n_clusters=6, seed=7)
+    y = clusters % 3
+    initial = np.concatenate([np.flatnonzero(y == c)[:4] for c in range(3)])
+    out = {}
+    for name in names:
+        if name == "bare":
+            strategy, params = _bare_least_confident, None
+        else:
+            module, attr, params = MODAL_STRATEGIES[name]
+            strategy = getattr(importlib.import_module(module), attr)
+        query = AnchoredQueryStrategy(
+            AnchorSubpool(
+                HNSWIndex().add(vectors), n_anchors=3, n_neighbours=15, max_size=60, random_state=0
+            ),
+            strategy=strategy,
+            strategy_params=params or None,
+            lookup=RowLookup().fit(vectors),
+            random_state=0,
+        )
+        learner = modal_models.ActiveLearner(
+            estimator=LogisticRegression(max_iter=500),
+            query_strategy=query,
+            X_training=vectors[initial],
+            y_training=y[initial],
+        )
+        pool = np.setdiff1d(np.arange(len(y)), initial)
+        for _ in range(rounds):
+            positions, rows = learner.query(vectors[pool], n_instances=batch)
+            positions = np.asarray(positions)
+            assert positions.shape == (batch,) and np.unique(positions).size == batch, name
+            np.testing.assert_array_equal(rows, vectors[pool[positions]])
+            assert np.isin(pool[positions], query.pool_filter.last_subpool_.ids).all(), name
+            learner.teach(rows, y[pool[positions]])
+            pool = np.delete(pool, positions)
+        assert len(query.queries_) == rounds, name
+        out[name] = query.queries_
+    return out
+
+
+def test_modal_strategies_work_as_the_base_strategy():
+    """modAL's entropy_sampling crashed here ('random_state' went to predict_proba): a context
+    keyword now reaches only a strategy whose signature names it."""
+    queries = run_modal_strategies()
+    assert set(queries) == {*MODAL_STRATEGIES, "bare"}
+
+
+def test_modal_strategies_on_the_other_release(tmp_path):
+    """The same on the modAL release this environment lacks (0.4.1 returns bare indices,
+    0.4.2.x (indices, scores))."""
+    from tests.test_integrations_modal import REPO_ROOT, other_modal_or_skip, run_with_modal
+
+    _, target = other_modal_or_skip()
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import modAL\n"
+        "assert Path(modAL.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve())\n"
+        "from skanchor.integrations.modal import patch_modal\n"
+        "patch_modal()\n"
+        "from tests.test_modal_loop import run_modal_strategies\n"
+        "run_modal_strategies(rounds=2)\n"
+        "print('modAL strategies OK')\n"
+    )
+    result = run_with_modal(target, script, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "modAL strategies OK" in result.stdout
+
+
+# --- a class without labels: starved silently, found with exploration ----------------------------
+
+
+def iris_run(strategy, seed, explore):
+    """Iris, labels of versicolor and virginica only (3 each), BADGE or modAL's ranked batch,
+    18 queries in batches of 3. Returns (setosa found, accuracy, starved-class warnings)."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    from skanchor import ExactIndex
+    from skanchor.subpool import StarvedClassWarning
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    rng = np.random.default_rng(seed)
+    initial = np.concatenate([rng.choice(np.flatnonzero(y == c), 3, replace=False) for c in (1, 2)])
+    pool = np.setdiff1d(np.arange(len(y)), initial)
+    query = AnchoredQueryStrategy(
+        AnchorSubpool(
+            ExactIndex().add(X),
+            n_neighbours=10,
+            random_state=seed,
+            **({"classes": [0, 1, 2]} if explore else {}),
+        ),
+        strategy=strategy,
+        lookup=RowLookup().fit(X),
+        random_state=seed,
+    )
+    learner = modal_models.ActiveLearner(
+        LogisticRegression(max_iter=1000),
+        query_strategy=query,
+        X_training=X[initial],
+        y_training=y[initial],
+    )
+    found = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StarvedClassWarning)
+        for _ in range(6):
+            positions, rows = learner.query(X[pool], n_instances=3)
+            learner.teach(rows, y[pool[positions]])
+            found += int((y[pool[positions]] == 0).sum())
+            pool = np.delete(pool, positions)
+    starved = [w for w in caught if issubclass(w.category, StarvedClassWarning)]
+    return found, learner.score(X, y), starved
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_iris_third_class_is_starved_without_exploration_and_found_with_it(seed):
+    """Issue 11: from labels of two classes, AnchorAL + BADGE never picked the third class
+    (setosa, a separate cluster that no anchor's neighbourhood reaches), silently. Listing the
+    task's classes warns about it and explores (exploration="auto"), and BADGE finds it."""
+    found, accuracy, warned = iris_run("badge", seed, explore=False)
+    assert found == 0 and not warned
+    found_exp, accuracy_exp, warned_exp = iris_run("badge", seed, explore=True)
+    assert found_exp > 0 and accuracy_exp > accuracy
+    assert warned_exp and "class(es) [0]" in str(warned_exp[0].message)
+
+
+def test_iris_ranked_batch_explores_too():
+    from modAL.batch import uncertainty_batch_sampling
+
+    for seed in range(3):
+        found, _, _ = iris_run(uncertainty_batch_sampling, seed, explore=True)
+        assert found > 0
 
 
 @pytest.fixture(scope="module")

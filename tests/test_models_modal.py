@@ -139,14 +139,15 @@ import torch
 torch.set_num_threads(1)
 import modAL
 
-from skanchor.integrations.modal import is_patched, modal_version
+from skanchor.integrations.modal import is_patched, modal_version, patch_modal
 from tests.test_models_modal import run_text_loop
 
 target, version, tiny_bert = Path(sys.argv[1]).resolve(), sys.argv[2], sys.argv[3]
 assert Path(modAL.__file__).resolve().is_relative_to(target), modAL.__file__
 assert modal_version() == tuple(int(p) for p in version.split(".")), modal_version()
 assert not is_patched()
-run_text_loop(tiny_bert, "ids", "badge")  # AnchoredQueryStrategy patches modAL lazily
+patch_modal()  # the documented set-up line, before the first query
+run_text_loop(tiny_bert, "ids", "badge")
 assert is_patched()
 run_text_loop(tiny_bert, "texts", "entropy")
 print(f"modAL {version} text loop OK")

@@ -5,6 +5,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skanchor import (
     AnchoredQueryStrategy,
@@ -14,6 +15,8 @@ from skanchor import (
     RandomSubpool,
     RowLookup,
     SEALSSubpool,
+    get_strategy,
+    least_confidence_sampling,
 )
 from tests.conftest import clustered
 
@@ -184,3 +187,191 @@ def test_is_a_scikit_learn_estimator(task):
     assert cloned.get_params()["pool_filter__max_size"] == 60
     query.set_params(pool_filter__max_size=10)
     assert query.pool_filter.max_size == 10
+
+
+# --- the strategy context contract -------------------------------------------------------------
+
+
+def ids_model(vectors, y, labelled):
+    model = make_pipeline(FunctionTransformer(vectors.__getitem__), LogisticRegression())
+    return model.fit(labelled, y[labelled])
+
+
+def test_context_goes_only_to_strategies_that_name_it(task):
+    vectors, y, labelled, _ = task
+    index = ExactIndex().add(vectors)
+    model = ids_model(vectors, y, labelled)
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    seen = {}
+
+    def asks_for_everything(
+        classifier,
+        X,
+        n_instances=1,
+        *,
+        random_state=None,
+        pool_ids=None,
+        index=None,
+        labelled_ids=None,
+        labels=None,
+        X_labelled="unset",
+        subpool_scores=None,
+    ):
+        seen.update(
+            random_state=random_state,
+            pool_ids=pool_ids,
+            index=index,
+            labelled_ids=labelled_ids,
+            labels=labels,
+            X_labelled=X_labelled,
+            subpool_scores=subpool_scores,
+            X=X,
+        )
+        return np.arange(n_instances), np.ones(n_instances)
+
+    def only_kwargs(classifier, X, n_instances=1, **kwargs):
+        seen["kwargs"] = kwargs
+        return np.arange(n_instances)
+
+    query = make_query(index, strategy=asks_for_everything, random_state=0)
+    positions, _ = query(model, pool, 4, labelled_ids=labelled, labels=y[labelled])
+    sub = query.pool_filter.last_subpool_
+    assert isinstance(seen["random_state"], int)
+    assert seen["pool_ids"].dtype == np.int64
+    assert seen["pool_ids"].tolist() == seen["X"].tolist() == sub.ids.tolist()
+    assert seen["index"] is index
+    assert seen["labelled_ids"].tolist() == labelled.tolist()
+    assert seen["labels"].tolist() == y[labelled].tolist()
+    assert seen["X_labelled"] is None  # only ids were given
+    assert seen["subpool_scores"].dtype == np.float64
+    np.testing.assert_array_equal(seen["subpool_scores"], sub.scores)
+    assert pool[positions].tolist() == sub.ids[:4].tolist()
+
+    query = make_query(index, strategy=only_kwargs, strategy_params={"labels": "mine"})
+    query(model, pool, 2, labelled_ids=labelled, labels=y[labelled], extra=1)
+    assert seen["kwargs"] == {"labels": "mine", "extra": 1}  # **kwargs get no context
+
+
+def test_context_x_labelled_and_top_up_scores(task):
+    vectors, y, labelled, model = task
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    seen = {}
+
+    def strategy(classifier, X, n_instances=1, X_labelled=None, subpool_scores=None):
+        seen.update(X_labelled=X_labelled, subpool_scores=subpool_scores)
+        return np.arange(n_instances)
+
+    query = AnchoredQueryStrategy(
+        AnchorSubpool(ExactIndex().add(vectors), n_anchors=1, n_neighbours=2, max_size=3),
+        strategy=strategy,
+        lookup=RowLookup().fit(vectors),
+    )
+    _, scores = query(model, vectors[pool], 6, X_labelled=vectors[labelled], labels=y[labelled])
+    assert seen["X_labelled"] is not None and len(seen["X_labelled"]) == labelled.size
+    n_sub = query.queries_[-1]["subpool_size"]
+    assert np.isfinite(seen["subpool_scores"][:n_sub]).all()
+    assert np.isnan(seen["subpool_scores"][n_sub:]).all() and n_sub < 6  # topped up
+    assert np.isnan(scores).all()  # the strategy returned bare positions
+
+
+def test_strategy_names_follow_one_normalisation(task):
+    vectors, y, labelled, _ = task
+    index = ExactIndex().add(vectors)
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    model = ids_model(vectors, y, labelled)
+    kw = {"labelled_ids": labelled, "labels": y[labelled]}
+    picks = [
+        make_query(index, strategy=name)(model, pool, 3, **kw)[0].tolist()
+        for name in ("least_confidence", "least-confidence", " Least-Confidence ")
+    ]
+    assert picks[0] == picks[1] == picks[2]
+    assert get_strategy("LEAST-confidence") is least_confidence_sampling
+    with pytest.raises(ValueError, match="'strategy' parameter of AnchoredQueryStrategy"):
+        make_query(index, strategy="least confidence")(model, pool, 1, **kw)
+
+
+def bad(returned):
+    def strategy(classifier, X, n_instances=1):
+        return returned(n_instances)
+
+    return strategy
+
+
+@pytest.mark.parametrize(
+    ("returned", "match"),
+    [
+        (lambda n: np.r_[0, 0, 1], "position 0 more than once"),
+        (lambda n: np.r_[-1, 0, 1], r"position -1, outside \[0, "),
+        (lambda n: np.r_[0, 1, 10**6], "position 1000000, outside"),
+        (lambda n: np.arange(n) + 0.0, "positions of dtype float64"),
+        (lambda n: np.arange(n + 1), "4 positions for n_instances=3"),
+        (lambda n: np.arange(n - 1), "2 positions for n_instances=3"),
+        (lambda n: np.zeros((n, 2), int), r"positions of shape \(3, 2\)"),
+        (lambda n: (np.arange(n), np.ones(n)), None),  # fine
+    ],
+)
+def test_strategy_output_is_checked_and_named(task, returned, match):
+    vectors, y, labelled, _ = task
+    model = ids_model(vectors, y, labelled)
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    query = make_query(ExactIndex().add(vectors), strategy=bad(returned))
+    kw = {"labelled_ids": labelled, "labels": y[labelled]}
+    if match is None:
+        assert query(model, pool, 3, **kw)[0].shape == (3,)
+        return
+    with pytest.raises(ValueError, match=match) as caught:
+        query(model, pool, 3, **kw)
+    assert "strategy tests.test_query.bad.<locals>.strategy returned" in str(caught.value)
+    assert len(query.queries_ if hasattr(query, "queries_") else []) == 0  # never used
+
+
+def test_pool_ids_inside_the_range_but_not_in_the_index(task):
+    vectors, y, labelled, _ = task
+    ids = np.arange(len(vectors)) * 2  # sparse ids: every odd id is unknown
+    index = ExactIndex().add(vectors, ids)
+    pool = np.setdiff1d(ids, ids[labelled])
+    query = make_query(index)
+    model = make_pipeline(FunctionTransformer(lambda i: vectors[i // 2]), LogisticRegression())
+    model.fit(ids[labelled], y[labelled])
+    kw = {"labelled_ids": ids[labelled], "labels": y[labelled]}
+    assert query(model, pool, 2, **kw)[0].size == 2
+    with pytest.raises(ValueError, match=r"X_pool holds ids outside the index, e.g. \[7\]"):
+        query(model, np.sort(np.r_[pool[:100], 7]), 2, **kw)
+
+
+def test_labelled_set_errors_name_the_input(task):
+    vectors, y, labelled, model = task
+    index = ExactIndex().add(vectors)
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    ids = ids_model(vectors, y, labelled)
+    labels = y[labelled].astype(object)
+    labels[2] = None
+    with pytest.raises(ValueError, match=r"labels holds a missing label \(None\) at position 2"):
+        make_query(index)(ids, pool, 1, labelled_ids=labelled, labels=labels)
+    query = AnchoredQueryStrategy(
+        AnchorSubpool(index, anchor_strategy="entropy", n_anchors=2), random_state=0
+    )
+    with pytest.raises(ValueError, match=r"X_labelled has 5 rows but labelled_ids has \d+ ids"):
+        query(model, pool, 1, labelled_ids=labelled, labels=y[labelled], X_labelled=vectors[:5])
+
+
+def test_params_validated_once_per_query(task, monkeypatch):
+    vectors, y, labelled, _ = task
+    model = ids_model(vectors, y, labelled)
+    calls = {"query": 0, "filter": 0}
+    for cls, key in ((AnchoredQueryStrategy, "query"), (AnchorSubpool, "filter")):
+        original = cls._validate_params
+
+        def spy(self, original=original, key=key):
+            calls[key] += 1
+            return original(self)
+
+        monkeypatch.setattr(cls, "_validate_params", spy)
+    query = make_query(ExactIndex().add(vectors))
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    query(model, pool, 3, labelled_ids=labelled, labels=y[labelled])
+    assert calls == {"query": 1, "filter": 1}
+    with pytest.raises(InvalidParameterError, match="'random_state' parameter"):
+        make_query(ExactIndex().add(vectors), random_state="seed")(
+            model, pool, 3, labelled_ids=labelled, labels=y[labelled]
+        )

@@ -1,7 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skanchor import (
     AnchorSubpool,
@@ -11,7 +14,7 @@ from skanchor import (
     RandomSubpool,
     SEALSSubpool,
 )
-from skanchor.subpool import PHASES
+from skanchor.subpool import PHASES, StarvedClassWarning
 from tests.conftest import clustered
 
 
@@ -127,11 +130,86 @@ def test_masks_follow_the_labelled_set(index):
         ({"max_size": 0}, ValueError, "max_size"),
         ({"max_size": 1.5}, TypeError, "max_size"),
         ({"anchor_strategy": "median"}, ValueError, "anchor_strategy"),
+        ({"n_anchors": {0: 0}}, ValueError, "n_anchors"),
+        ({"n_neighbours": {1: 2.5}}, ValueError, "n_neighbours"),
+        ({"max_size": {0: "big"}}, ValueError, "max_size"),
+        ({"anchor_strategy": {1: "median"}}, ValueError, "anchor_strategy"),
+        ({"exploration": 1.0}, ValueError, "exploration"),
+        ({"exploration": -0.1}, ValueError, "exploration"),
+        ({"exploration": "always"}, ValueError, "exploration"),
+        ({"classes": 3}, ValueError, "classes"),
+        ({"index": "not an index"}, TypeError, "index"),
     ],
 )
 def test_anchoral_bad_params(index, params, error, match):
-    with pytest.raises(error, match=match):
-        AnchorSubpool(index, **params).select([0, 1], [0, 1])
+    params = {"index": index} | params
+    with pytest.raises(error, match=match) as caught:
+        AnchorSubpool(**params).select([0, 1], [0, 1])
+    assert isinstance(caught.value, InvalidParameterError)  # scikit-learn's declared checks
+
+
+@pytest.mark.parametrize(
+    ("make", "param", "value"),
+    [
+        (RandomSubpool, "max_size", 0),
+        (RandomSubpool, "random_state", "seed"),
+        (SEALSSubpool, "n_neighbours", 0),
+        (FullPool, "index", None),
+    ],
+)
+def test_other_filters_declare_their_params(index, make, param, value):
+    filt = make(index).set_params(**{param: value})
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of {make.__name__}"):
+        filt.select([0, 1], [0, 1])
+
+
+def test_params_validated_once_per_select(index, monkeypatch):
+    calls = []
+    original = AnchorSubpool._validate_params
+    monkeypatch.setattr(
+        AnchorSubpool, "_validate_params", lambda self: calls.append(1) or original(self)
+    )
+    filt = AnchorSubpool(index, n_anchors={0: 2}, n_neighbours=5, max_size={0: 5, 1: 5})
+    filt.select(np.arange(10), np.arange(10) % 2)
+    assert len(calls) == 1
+
+
+def test_anchor_strategy_names_are_normalised(index):
+    labelled, labels = np.arange(40), np.arange(40) % 2
+    reference = AnchorSubpool(index, n_anchors=3, random_state=0).select(labelled, labels)
+    for name in ("KMeans++", " kmeans++ "):
+        sub = AnchorSubpool(index, n_anchors=3, anchor_strategy=name, random_state=0).select(
+            labelled, labels
+        )
+        assert sub.ids.tolist() == reference.ids.tolist()
+    sub = AnchorSubpool(
+        index, n_anchors=3, anchor_strategy={0: "Random", 1: "KMEANS++"}, random_state=0
+    ).select(labelled, labels)
+    assert len(sub) > 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        ([0, None, 1], "missing label \\(None\\) at position 1"),
+        ([0.0, np.nan, 1.0], "missing label \\(nan\\) at position 1"),
+        (np.array(["a", None, "b"], dtype=object), "missing label"),
+        (np.array([1, "a", 2], dtype=object), "cannot be compared: int, str"),
+    ],
+)
+def test_labels_with_missing_values_are_named(index, labels, match):
+    with pytest.raises(ValueError, match=match):
+        AnchorSubpool(index, n_anchors=1).select([0, 1, 2], labels)
+
+
+def test_x_labelled_must_align_with_labelled_ids(index):
+    class Model:
+        def predict_proba(self, X):
+            return np.full((len(X), 2), 0.5)
+
+    filt = AnchorSubpool(index, anchor_strategy="entropy")
+    with pytest.raises(ValueError, match="X_labelled has 2 rows but labelled_ids has 3 ids"):
+        filt.select([0, 1, 2], [0, 1, 1], model=Model(), X_labelled=np.zeros((2, 4)))
 
 
 def test_bad_labelled_input(index):
@@ -215,6 +293,14 @@ FILTERS = {
     "anchoral": lambda idx, seed, m: AnchorSubpool(
         idx, n_anchors=3, n_neighbours=15, max_size=m, random_state=seed
     ),
+    "anchoral-knobs": lambda idx, seed, m: AnchorSubpool(
+        idx,
+        n_anchors={"a": 2},
+        n_neighbours={"b": 5, "c": 20},
+        max_size={"a": m, "b": m, "c": m},
+        classes=["a", "b", "c"],
+        random_state=seed,
+    ),
     "randsub": lambda idx, seed, m: RandomSubpool(idx, max_size=m, random_state=seed),
     "seals": lambda idx, seed, m: SEALSSubpool(idx, n_neighbours=15),
     "noop": lambda idx, seed, m: FullPool(idx),
@@ -243,7 +329,9 @@ def test_subpool_properties(name, data):
     results = []
     for _ in range(2):
         index = ExactIndex().add(vectors, ids)
-        results.append(FILTERS[name](index, seed, m).select(labelled, labels, pool_ids=pool))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StarvedClassWarning)
+            results.append(FILTERS[name](index, seed, m).select(labelled, labels, pool_ids=pool))
     sub = results[0]
     universe = ids if pool is None else pool
     assert np.isin(sub.ids, universe).all()
@@ -251,5 +339,8 @@ def test_subpool_properties(name, data):
     assert np.unique(sub.ids).size == len(sub)
     if name in ("anchoral", "randsub"):
         assert len(sub) <= m
+    if name == "anchoral-knobs":
+        assert len(sub) <= 3 * m
+        assert set(sub.info["explored_ids"].tolist()) <= set(sub.ids.tolist())
     assert sub.ids.tolist() == results[1].ids.tolist()
     np.testing.assert_array_equal(sub.scores, results[1].scores)

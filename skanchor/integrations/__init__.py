@@ -1,7 +1,9 @@
 """Adapters between skanchor and other active-learning libraries.
 
-Nothing here is imported by ``import skanchor``: each adapter is imported explicitly, so
-that skanchor itself never needs the library it adapts. Available adapters:
+Integrations are leaves: they may import the core, the core (index, anchors, subpool,
+strategies, query) never imports them, and ``import skanchor`` loads none of them. Each
+adapter is imported explicitly, so skanchor itself never needs the library it adapts.
+Available adapters:
 
 - :mod:`skanchor.integrations.modal` — modAL (``modAL-python``): makes its
   ``ActiveLearner`` / ``Committee`` loop work on current scikit-learn and with query
@@ -9,5 +11,5 @@ that skanchor itself never needs the library it adapts. Available adapters:
 
       from skanchor.integrations.modal import patch_modal
 
-      patch_modal()  # once, before building an ActiveLearner
+      patch_modal()  # once, before the first query
 """

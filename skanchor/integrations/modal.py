@@ -64,15 +64,14 @@ Usage::
     idx, rows = learner.query(X_pool, n_instances=10)
     learner.teach(X_pool[idx], y_oracle[idx])
 
-``patch_modal()`` may also be called lazily from inside a query strategy while an unpatched
-``query`` is already running (skanchor's ``AnchoredQueryStrategy`` does so the first time a
-modAL learner calls it): that call's own result is still shaped for the unpatched ``query``
-that is running, because :func:`format_query_result` looks for it on the call stack.
+Call ``patch_modal()`` before the first query, not from inside a query strategy: a ``query``
+that is already running stays unpatched. skanchor's core (``AnchoredQueryStrategy`` and the
+strategies) never imports this module: it returns ``(positions, scores)``, which the patched
+``query`` accepts on both releases; all modAL knowledge lives here.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import importlib
 import importlib.metadata
@@ -86,6 +85,8 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
+
+from skanchor.strategies._common import split_strategy_result
 
 __all__ = [
     "format_query_result",
@@ -107,14 +108,9 @@ _INSTALL_HINT = (
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _lock = threading.RLock()
-_NO_QUERY = object()
-# The learner/committee whose *patched* query is running the strategy in this context.
-_active_query: contextvars.ContextVar[Any] = contextvars.ContextVar(
-    "skanchor_modal_active_query", default=_NO_QUERY
-)
 
-# The patched names as last checked, so that repeated calls (skanchor's AnchoredQueryStrategy
-# calls patch_modal() on every modAL query) need not scan sys.modules: (len(sys.modules),
+# The patched names as last checked, so that repeated calls (patch_modal() in every script or
+# test that builds a learner) need not scan sys.modules: (len(sys.modules),
 # modAL.models.base, ((owner, name, function), ...)), valid while no module is imported or
 # removed and nothing is replaced.
 _last_state: tuple[int, ModuleType, tuple[tuple[Any, str, Any], ...]] | None = None
@@ -241,8 +237,8 @@ def _retrieve_rows(retrieve_rows: Callable[[Any, Any], Any], X: Any, indices: An
 
 
 def _make_retrieve_rows(original: Callable[..., Any]) -> Callable[..., Any]:
-    """modAL's ``retrieve_rows``, by position for pandas. Replaced in modAL's module namespaces,
-    it also serves an unpatched ``query`` that is already running (lazy patching)."""
+    """modAL's ``retrieve_rows``, by position for pandas (replaced in modAL's module
+    namespaces, where its own ``query`` and strategies look it up)."""
 
     @functools.wraps(original)
     def retrieve_rows(X: Any, I: Any) -> Any:  # noqa: E741 - modAL's argument name
@@ -253,31 +249,6 @@ def _make_retrieve_rows(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- query: call the strategy once, accept both return shapes --------------------------------
-
-
-def _is_index_array(value: Any) -> bool:
-    """A 1-d array-like of integer positions (an empty one included), not a scalar."""
-    try:
-        if np.ndim(value) != 1:
-            return False
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        return False
-    return array.size == 0 or array.dtype.kind in "iu"
-
-
-def _split_strategy_result(result: Any) -> tuple[Any, Any]:
-    """``(indices, scores)`` from either shape a strategy may return; scores may be None."""
-    if not isinstance(result, tuple):
-        return result, None
-    if len(result) == 2 and _is_index_array(result[0]):
-        return result[0], result[1]
-    if _is_index_array(result):  # a tuple of scalar indices, e.g. ``(3, 7, 9)``
-        return np.asarray(result), None
-    raise TypeError(
-        "a query strategy must return (indices, scores) or the selected indices; got a "
-        f"tuple of {len(result)} elements whose first element is not an array of indices"
-    )
 
 
 def _query_layout(sig: inspect.Signature) -> tuple[str, str | None, str | None, bool] | None:
@@ -321,12 +292,8 @@ def _make_query(
         X_pool = arguments[pool_name]
         query_args = arguments[args_name] if args_name else ()
         query_kwargs = arguments[kwargs_name] if kwargs_name else {}
-        token = _active_query.set(self)
-        try:
-            result = self.query_strategy(self, X_pool, *query_args, **query_kwargs)
-        finally:
-            _active_query.reset(token)
-        indices, metrics = _split_strategy_result(result)
+        result = self.query_strategy(self, X_pool, *query_args, **query_kwargs)
+        indices, metrics = split_strategy_result(result)
         rows = _retrieve_rows(retrieve_rows, X_pool, indices)
         if has_metrics and arguments["return_metrics"]:
             if metrics is None:
@@ -366,11 +333,15 @@ def patch_modal() -> bool:
       that has that argument (0.4.2.x). Signature and docstring stay those of the installed
       modAL.
 
-    Returns:
+    Returns
+    -------
+    bool
         True if this call patched anything, False if everything was already patched.
 
-    Raises:
-        ImportError: modAL is not installed (with the command that installs it).
+    Raises
+    ------
+    ImportError
+        modAL is not installed (the message names the command that installs it).
     """
     with _lock:
         if _state_unchanged():
@@ -459,20 +430,6 @@ def _expects_scores(query: Callable[..., Any]) -> bool:
         return version is None or version >= (0, 4, 2)
 
 
-def _original_query_running(caller: Any, original: Callable[..., Any]) -> bool:
-    """Whether ``original`` (an unpatched ``query``) is running for ``caller`` up this stack."""
-    code = getattr(original, "__code__", None)
-    getframe = getattr(sys, "_getframe", None)
-    if code is None or getframe is None:
-        return False
-    frame = getframe(1)
-    while frame is not None:
-        if frame.f_code is code and frame.f_locals.get("self") is caller:
-            return True
-        frame = frame.f_back
-    return False
-
-
 def format_query_result(positions: Any, scores: Any, caller: Any) -> Any:
     """What a query strategy should return to ``caller``: ``(positions, scores)`` or ``positions``.
 
@@ -484,24 +441,17 @@ def format_query_result(positions: Any, scores: Any, caller: Any) -> Any:
       0.4.1's own strategies do.
 
     modAL objects are recognised by ``isinstance`` against modAL's ``BaseLearner`` /
-    ``BaseCommittee`` only if modAL is already imported; modAL is never imported here. When
-    :func:`patch_modal` has just been called from inside the strategy, the unpatched
-    ``query`` that is still running (found on the call stack) decides the shape.
+    ``BaseCommittee`` only if modAL is already imported; modAL is never imported here. The
+    shape follows the ``query`` of the caller's class as it is now: call :func:`patch_modal`
+    before querying, not from inside a strategy while an unpatched ``query`` runs.
     """
     base = sys.modules.get(_BASE_MODULE)
     bases = tuple(getattr(base, name, None) for name in _QUERY_BASES) if base else ()
     if not bases or None in bases or not isinstance(caller, bases):
         return positions, scores
-    if _active_query.get() is caller:
-        return positions, scores
     query = getattr(type(caller), "query", None)
-    if query is None:
+    if query is None or _is_marked(query):
         return positions, scores
-    if _is_marked(query):
-        original = getattr(query, "__wrapped__", None)
-        if original is None or not _original_query_running(caller, original):
-            return positions, scores
-        query = original
     return (positions, scores) if _expects_scores(query) else positions
 
 

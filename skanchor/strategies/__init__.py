@@ -5,7 +5,13 @@ Every strategy is called as ``strategy(classifier, X, n_instances=1, *, random_s
 into ``X`` (best first) and the ``float64`` score that ranked each of them. Extra keyword
 arguments that modAL passes along (e.g. ``random_tie_break``) are accepted and ignored, so
 the functions can be handed to ``modAL.models.ActiveLearner(query_strategy=...)`` unchanged;
-modAL itself is not needed.
+modAL itself is not needed. Parameters are checked with scikit-learn's ``validate_params``.
+
+Strategies are registered by name in :data:`STRATEGIES` (a plain dict: one line per
+strategy); :func:`get_strategy` looks names up case-insensitively, ``-`` and ``_`` alike.
+Inside :class:`~skanchor.AnchoredQueryStrategy` a strategy may also ask for context
+(``pool_ids``, ``index``, ``labelled_ids``, ``labels``, ``X_labelled``, ``subpool_scores``)
+by naming those parameters in its signature.
 
 ``X`` is whatever the classifier accepts (array, sparse matrix, list of texts, array of ids,
 DataFrame). Only :func:`badge_sampling` and :func:`ftbertkm_sampling` need a numeric
@@ -39,6 +45,7 @@ True
 
 from __future__ import annotations
 
+from skanchor._params import lookup_name
 from skanchor.strategies._common import (
     QueryStrategy,
     SupportsJointRepresentation,
@@ -87,14 +94,24 @@ STRATEGIES: dict[str, QueryStrategy] = {
 
 
 def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
-    """Return the strategy registered under a name (case-insensitive); a callable passes through."""
+    """Return the strategy registered under a name; a callable passes through.
+
+    Names are matched as every registry name of skanchor (case-insensitive, ``-`` and ``_``
+    alike): ``"least-confidence"``, ``"Least_Confidence"`` and ``"least_confidence"`` are the
+    same strategy.
+
+    Parameters
+    ----------
+    name_or_callable : str or callable
+        A key of :data:`STRATEGIES`, or a modAL-protocol function.
+
+    Returns
+    -------
+    callable
+        The strategy function.
+    """
     if isinstance(name_or_callable, str):
-        key = name_or_callable.strip().lower()
-        if key not in STRATEGIES:
-            raise ValueError(
-                f"unknown strategy {name_or_callable!r}; valid names: {', '.join(STRATEGIES)}"
-            )
-        return STRATEGIES[key]
+        return STRATEGIES[lookup_name(STRATEGIES, name_or_callable, "strategy")]
     if callable(name_or_callable):
         return name_or_callable
     raise TypeError(

@@ -1,17 +1,21 @@
 """What every query strategy shares: the protocols a classifier may offer, unwrapping modAL
-learners and pipelines, checked probabilities and representations, scores and ranking."""
+learners and pipelines, checked probabilities and representations, scores and ranking, the
+constraints of the common parameters, and how a strategy's return value is read."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import entr
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples
+
+from skanchor._proba import predictive_entropy
 
 __all__ = [
     "QueryStrategy",
@@ -19,7 +23,14 @@ __all__ = [
     "SupportsRepresentation",
     "get_representation",
     "predictive_entropy",
+    "split_strategy_result",
 ]
+
+#: Constraints of the parameters every strategy takes (for ``validate_params``).
+STRATEGY_CONSTRAINTS: dict[str, list] = {
+    "n_instances": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state", np.random.Generator],
+}
 
 #: A query strategy: ``(classifier, X, n_instances, *, random_state, **kwargs) -> (positions,
 #: scores)``.
@@ -84,6 +95,49 @@ def _unwrap_learner(obj: Any) -> Any:
             break
         obj = obj.estimator
     return obj
+
+
+def _check_pool_size(n_instances: int, n_items: int, name: str = "X") -> None:
+    """A one-line error unless ``n_instances`` (a validated int >= 1) items can be taken from
+    ``n_items``."""
+    if n_items == 0:
+        raise ValueError(f"{name} is empty: there is nothing to query")
+    if n_instances > n_items:
+        raise ValueError(f"n_instances={n_instances} is larger than the pool ({n_items} items)")
+
+
+def _is_index_array(value: Any) -> bool:
+    """A 1-d array-like of integer positions (an empty one included), not a scalar."""
+    try:
+        if np.ndim(value) != 1:
+            return False
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return False
+    return array.size == 0 or array.dtype.kind in "iu"
+
+
+def split_strategy_result(result: Any) -> tuple[Any, Any]:
+    """A strategy's return value as ``(positions, scores)``; ``scores`` is None if it had none.
+
+    A strategy returns ``(positions, scores)`` (modAL >= 0.4.2, skanchor) or bare positions
+    (modAL 0.4.1): an array, or a tuple of scalar positions such as ``(3, 7, 9)``.
+
+    Raises
+    ------
+    TypeError
+        A tuple that is neither shape.
+    """
+    if not isinstance(result, tuple):
+        return result, None
+    if len(result) == 2 and _is_index_array(result[0]):
+        return result[0], result[1]
+    if _is_index_array(result):
+        return np.asarray(result), None
+    raise TypeError(
+        "a query strategy must return (indices, scores) or the selected indices; got a "
+        f"tuple of {len(result)} elements whose first element is not an array of indices"
+    )
 
 
 def _n_items(X: Any) -> int:
@@ -284,18 +338,6 @@ def _result(positions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
 # --------------------------------------------------------------------------------------------
 # Scores
 # --------------------------------------------------------------------------------------------
-
-
-def predictive_entropy(proba: Any) -> np.ndarray:
-    """Row-wise entropy ``H = -sum_c p_c log p_c`` (natural log, ``0 log 0 = 0``).
-
-    Each row is sorted before summing, so rows that hold the same probabilities in a different
-    class order get bit-identical entropies (and tie exactly).
-    """
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2:
-        raise ValueError(f"proba must be a 2-d (n_items, n_classes) array, got shape {proba.shape}")
-    return entr(np.sort(proba, axis=1)).sum(axis=1)
 
 
 def _margin(proba: np.ndarray) -> np.ndarray:

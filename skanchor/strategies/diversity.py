@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -10,17 +11,19 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import normalize
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.extmath import row_norms
 
-from skanchor._validation import check_n_instances
+from skanchor._proba import predictive_entropy
 from skanchor.strategies._common import (
+    STRATEGY_CONSTRAINTS,
+    _check_pool_size,
     _check_random_state,
     _n_items,
     _proba_and_representation,
     _representation,
     _result,
     _top_k,
-    predictive_entropy,
 )
 
 __all__ = ["badge_sampling", "ftbertkm_sampling", "gradient_embedding"]
@@ -56,6 +59,10 @@ def gradient_embedding(proba: Any, representation: Any) -> Any:
     return G.reshape(n, n_classes * H.shape[1])
 
 
+@validate_params(
+    {**STRATEGY_CONSTRAINTS, "n_local_trials": [Interval(Integral, 1, None, closed="left"), None]},
+    prefer_skip_nested_validation=True,
+)
 def badge_sampling(
     classifier: Any,
     X: Any,
@@ -85,7 +92,7 @@ def badge_sampling(
     Sparse representations stay sparse. Dense ones cost ``n * n_classes * dim`` floats.
     """
     n = _n_items(X)
-    n_instances = check_n_instances(n_instances, n)
+    _check_pool_size(n_instances, n)
     proba, H = _proba_and_representation(classifier, X, n, "badge_sampling")
     G = gradient_embedding(proba, H)
     norms = np.sqrt(row_norms(G, squared=True).astype(np.float64))
@@ -107,6 +114,13 @@ def badge_sampling(
     return _result(positions, norms[positions])
 
 
+@validate_params(
+    {
+        **STRATEGY_CONSTRAINTS,
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def ftbertkm_sampling(
     classifier: Any,
     X: Any,
@@ -129,7 +143,7 @@ def ftbertkm_sampling(
     centres, in selection order. The ``n * n_instances`` distance matrix is held in memory.
     """
     n = _n_items(X)
-    n_instances = check_n_instances(n_instances, n)
+    _check_pool_size(n_instances, n)
     H = _representation(classifier, X, n, accept_sparse=True, strategy="ftbertkm_sampling")
     H = normalize(H, norm="l2")
     rng = _check_random_state(random_state)
