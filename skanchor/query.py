@@ -21,7 +21,7 @@ from sklearn.utils.validation import _num_samples
 from skanchor._params import RegistryName
 from skanchor._validation import check_ids
 from skanchor.index.base import VectorIndex
-from skanchor.pool import RowLookup, as_pool_ids
+from skanchor.pool import RowLookup, as_pool_ids, sort_pool_ids
 from skanchor.strategies import STRATEGIES, get_strategy
 from skanchor.strategies._common import _check_pool_size, split_strategy_result
 from skanchor.subpool import PoolFilter
@@ -333,25 +333,10 @@ class AnchoredQueryStrategy(BaseEstimator):
 
         # Pool rows -> sorted unique ids (+ the permutation back to rows when unsorted).
         pool_ids = self._ids(X_pool, "X_pool", exclude=labelled_ids)
-        order = None
-        steps = np.diff(pool_ids)
-        if (steps <= 0).any():
-            order = np.argsort(pool_ids, kind="stable")
-            pool_sorted = pool_ids[order]
-            dup = np.diff(pool_sorted) == 0
-            if dup.any():
-                raise ValueError(
-                    f"X_pool holds duplicated ids, e.g. {int(pool_sorted[1:][dup][0])}"
-                )
-        else:
-            pool_sorted = pool_ids
         index = self.pool_filter.index
-        if isinstance(index, VectorIndex):
-            known = index.contains(pool_sorted)
-            if not known.all():
-                raise ValueError(
-                    f"X_pool holds ids outside the index, e.g. {pool_sorted[~known][:5].tolist()}"
-                )
+        pool_sorted, order = sort_pool_ids(
+            pool_ids, index if isinstance(index, VectorIndex) else None, "X_pool"
+        )
 
         # Filter, then place the subpool in X_pool.
         t0 = time.perf_counter()

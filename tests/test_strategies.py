@@ -16,6 +16,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import InvalidParameterError
 
 import skanchor.strategies as strategies_module
+from skanchor._ranking import top_k as _top_k
 from skanchor.strategies import (
     STRATEGIES,
     SupportsJointRepresentation,
@@ -31,7 +32,6 @@ from skanchor.strategies import (
     predictive_entropy,
     random_sampling,
 )
-from skanchor.strategies._common import _top_k
 
 # ---------------------------------------------------------------------------------------------
 # Stubs

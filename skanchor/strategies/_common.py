@@ -318,19 +318,6 @@ def get_representation(classifier: Any, X: Any, *, accept_sparse: bool = False) 
     return _representation(classifier, X, n, accept_sparse=accept_sparse, strategy=None)
 
 
-def _top_k(scores: np.ndarray, k: int, *, largest: bool) -> np.ndarray:
-    """Positions of the ``k`` best scores, best first; ties go to the smaller position."""
-    key = -scores if largest else scores
-    n = key.shape[0]
-    if k < n:
-        kth = np.partition(key, k - 1)[k - 1]
-        candidates = np.flatnonzero(key <= kth)  # ascending positions, every tie at the cut-off
-    else:
-        candidates = np.arange(n)
-    order = np.argsort(key[candidates], kind="stable")[:k]
-    return candidates[order].astype(np.int64)
-
-
 def _result(positions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(positions, dtype=np.int64), np.asarray(scores, dtype=np.float64)
 

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.extmath import row_norms
 
 from skanchor._proba import predictive_entropy
+from skanchor._ranking import top_k
 from skanchor.strategies._common import (
     STRATEGY_CONSTRAINTS,
     _check_pool_size,
@@ -23,7 +24,6 @@ from skanchor.strategies._common import (
     _proba_and_representation,
     _representation,
     _result,
-    _top_k,
 )
 
 __all__ = ["badge_sampling", "ftbertkm_sampling", "gradient_embedding"]
@@ -97,7 +97,7 @@ def badge_sampling(
     G = gradient_embedding(proba, H)
     norms = np.sqrt(row_norms(G, squared=True).astype(np.float64))
     if not norms.any():
-        positions = _top_k(predictive_entropy(proba), n_instances, largest=True)
+        positions = top_k(predictive_entropy(proba), n_instances, largest=True)
         return _result(positions, norms[positions])
     rng = _check_random_state(random_state)
     _, seeds = kmeans_plusplus(
@@ -109,7 +109,7 @@ def badge_sampling(
         rest = np.ones(n, dtype=bool)
         rest[positions] = False
         candidates = np.flatnonzero(rest)
-        extra = candidates[_top_k(norms[candidates], n_instances - positions.size, largest=True)]
+        extra = candidates[top_k(norms[candidates], n_instances - positions.size, largest=True)]
         positions = np.concatenate([positions, extra])
     return _result(positions, norms[positions])
 

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import validate_params
 
 from skanchor._proba import predictive_entropy
+from skanchor._ranking import top_k
 from skanchor.strategies._common import (
     STRATEGY_CONSTRAINTS,
     _check_pool_size,
@@ -16,7 +17,6 @@ from skanchor.strategies._common import (
     _n_items,
     _predict_proba,
     _result,
-    _top_k,
 )
 
 __all__ = [
@@ -35,7 +35,7 @@ def entropy_sampling(
     n = _n_items(X)
     _check_pool_size(n_instances, n)
     scores = predictive_entropy(_predict_proba(classifier, X, n, "entropy_sampling"))
-    positions = _top_k(scores, n_instances, largest=True)
+    positions = top_k(scores, n_instances, largest=True)
     return _result(positions, scores[positions])
 
 
@@ -51,7 +51,7 @@ def margin_sampling(
     n = _n_items(X)
     _check_pool_size(n_instances, n)
     scores = _margin(_predict_proba(classifier, X, n, "margin_sampling"))
-    positions = _top_k(scores, n_instances, largest=False)
+    positions = top_k(scores, n_instances, largest=False)
     return _result(positions, scores[positions])
 
 
@@ -63,7 +63,7 @@ def least_confidence_sampling(
     n = _n_items(X)
     _check_pool_size(n_instances, n)
     scores = 1.0 - _predict_proba(classifier, X, n, "least_confidence_sampling").max(axis=1)
-    positions = _top_k(scores, n_instances, largest=True)
+    positions = top_k(scores, n_instances, largest=True)
     return _result(positions, scores[positions])
 
 
@@ -79,5 +79,5 @@ def random_sampling(
     n = _n_items(X)
     _check_pool_size(n_instances, n)
     keys = _check_random_state(random_state).random_sample(n)
-    positions = _top_k(keys, n_instances, largest=True)
+    positions = top_k(keys, n_instances, largest=True)
     return _result(positions, keys[positions])
