@@ -35,7 +35,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
+from skanchor.experiments.classifiers import PriorShiftClassifier
 from skanchor.strategies import STRATEGIES
 from skanchor.subpool import AnchorSubpool, FullPool, PoolFilter, RandomSubpool, SEALSSubpool
 
@@ -176,9 +178,19 @@ class ClassifierSpec:
 
 
 def _logreg(params: dict, *, model_seed: int, data_seed: int, minority: Any, progress: bool) -> Any:
+    """``LogisticRegression(**params)``; ``threshold="cv"`` wraps it in a
+    :class:`~skanchor.experiments.classifiers.PriorShiftClassifier` (decision offsets tuned
+    by cross-validation on the labelled set, folds shuffled by the run's data stream)."""
     params = dict(params)
+    threshold = params.pop("threshold", None)
+    validate_parameter_constraints(
+        {"threshold": [StrOptions({"cv"}), None]}, {"threshold": threshold}, caller_name="logreg"
+    )
     params.setdefault("random_state", model_seed)
-    return LogisticRegression(**params)
+    model = LogisticRegression(**params)
+    if threshold == "cv":
+        return PriorShiftClassifier(model, random_state=data_seed)
+    return model
 
 
 def _transformer(

@@ -121,6 +121,7 @@ def summary_table(rounds):
                 ("minority_found", [s["minority_found"] for s in overall]),
                 ("selection_time", [s["selection_time"] for s in overall]),
                 ("final_minority_f1", [s["final_minority_f1"] for s in overall]),
+                ("final_majority_f1", [s["final_majority_f1"] for s in overall]),
                 ("bm_auc_majority_f1", [s["auc_majority_f1"] for s in cut]),
                 ("bm_auc_minority_f1", [s["auc_minority_f1"] for s in cut]),
                 ("bm_minority_found", [s["minority_found"] for s in cut]),
