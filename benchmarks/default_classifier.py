@@ -34,6 +34,7 @@ VARIANTS: dict[str, dict] = {
     "C1-balanced": {"C": 1.0, "class_weight": "balanced", "threshold": None},
     "C10-balanced": {"C": 10.0, "class_weight": "balanced", "threshold": None},
     "C100-balanced": {"C": 100.0, "class_weight": "balanced", "threshold": None},
+    "C1-balanced-threshold": {"C": 1.0, "class_weight": "balanced", "threshold": "cv"},
     "C10-balanced-threshold": {"C": 10.0, "class_weight": "balanced", "threshold": "cv"},
 }
 METHODS = ("anchoral", "noop", "random")
