@@ -370,7 +370,7 @@ def _log(quiet: bool):
 
 def _experiment(args: argparse.Namespace, *, preset: dict) -> int:
     from skanchor.experiments.report import write_report
-    from skanchor.experiments.runner import default_cache_dir, run_experiment
+    from skanchor.experiments.runner import run_experiment
 
     config = _config_from_args(args, preset)
     out = args.out
@@ -378,10 +378,7 @@ def _experiment(args: argparse.Namespace, *, preset: dict) -> int:
         out = f"skanchor-demo-{time.strftime('%Y%m%d-%H%M%S')}"
         while Path(out).exists():
             out += "-1"
-    if args.no_cache:
-        cache_dir: Any = False
-    else:
-        cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir() / "embeddings"
+    cache_dir = False if args.no_cache else args.cache_dir
     log = _log(args.quiet)
     t0 = time.perf_counter()
     result = run_experiment(
