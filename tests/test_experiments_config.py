@@ -220,3 +220,35 @@ def test_the_default_embedding_cache_is_the_per_user_one(tmp_path, monkeypatch):
 def test_random_subpool_default_follows_the_paper_not_the_class():
     spec = MethodSpec("randsub", "RandSub", RandomSubpool, seeded=True)
     assert spec.make(None).max_size == PAPER_SETTINGS["randsub"]["max_size"]
+
+
+def test_every_estimator_of_the_experiments_declares_its_parameters():
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from skanchor.experiments.classifiers import PriorShiftClassifier
+    from skanchor.experiments.components import Lookup
+    from skanchor.experiments.features import TfidfEmbedder
+
+    for estimator, bad, fit_args in (
+        (Lookup(np.eye(3)), {"table": 3}, ([0, 1],)),
+        (TfidfEmbedder(), {"n_components": 0}, (["a b", "b c", "c d"],)),
+        (PriorShiftClassifier(LogisticRegression()), {"cv": 0}, (np.eye(4), [0, 1, 0, 1])),
+    ):
+        name = type(estimator).__name__
+        assert set(estimator._parameter_constraints) == set(estimator.get_params(deep=False))
+        estimator.fit(*fit_args)
+        (param,) = bad
+        with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of {name}"):
+            estimator.set_params(**bad).fit(*fit_args)
+
+
+def test_protocol_and_seeds_validate_their_values():
+    from skanchor.experiments.seeds import Seeds
+
+    with pytest.raises(InvalidParameterError, match="'batch_size' parameter of Protocol"):
+        Protocol(batch_size=0)
+    with pytest.raises(InvalidParameterError, match="'time_limit' parameter of Protocol"):
+        Protocol(time_limit=-1.0)
+    with pytest.raises(InvalidParameterError, match="'model' parameter of Seeds"):
+        Seeds(0, -2)

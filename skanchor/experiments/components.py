@@ -32,13 +32,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    HasMethods,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
 from skanchor.experiments.classifiers import PriorShiftClassifier
 from skanchor.strategies import STRATEGIES, get_strategy
@@ -154,10 +158,25 @@ class Lookup(TransformerMixin, BaseEstimator):
     """ids -> rows of ``table`` (vectors as an array, texts as a list): the first pipeline step
     of an experiment classifier, so the pool and the labelled set are plain id arrays."""
 
+    _parameter_constraints: ClassVar[dict] = {"table": [HasMethods(["__getitem__"])]}
+
     def __init__(self, table: Any = None):
         self.table = table
 
     def fit(self, X: Any, y: Any = None) -> Lookup:
+        """Check ``table``; nothing to learn.
+
+        Parameters
+        ----------
+        X : array-like of int
+            Ids (unused).
+        y : ignored
+
+        Returns
+        -------
+        self : Lookup
+        """
+        self._validate_params()
         return self
 
     def transform(self, X: Any) -> Any:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sklearn.utils._param_validation import (
     Interval,
@@ -72,6 +72,11 @@ SECTIONS: dict[str, str] = {
 }
 
 
+_POSITIVE = Interval(Integral, 1, None, closed="left")
+_FRACTION = Interval(Real, 0, 1, closed="neither")
+_NAMES = [list, tuple, str]
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run: a method, a strategy, a classifier and its seeds."""
@@ -109,6 +114,19 @@ class Protocol:
     batch_size: int = 25
     budget: int = 5000
     time_limit: float | None = None
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_initial": [_POSITIVE],
+        "n_initial_per_minority": [_POSITIVE],
+        "batch_size": [_POSITIVE],
+        "budget": [_POSITIVE],
+        "time_limit": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __post_init__(self) -> None:
+        validate_parameter_constraints(
+            self._parameter_constraints, asdict(self), caller_name="Protocol"
+        )
 
     @classmethod
     def from_config(cls, config: ExperimentConfig) -> Protocol:
@@ -237,10 +255,6 @@ def _default_of(function: Callable, name: str) -> Any:
 # ------------------------------------------------------------------------------------------
 # Field declarations
 # ------------------------------------------------------------------------------------------
-
-_POSITIVE = Interval(Integral, 1, None, closed="left")
-_FRACTION = Interval(Real, 0, 1, closed="neither")
-_NAMES = [list, tuple, str]
 
 
 def option(
@@ -484,7 +498,7 @@ class ExperimentConfig:
         default=Protocol.n_initial,
         metadata=option(
             section="protocol",
-            constraints=[_POSITIVE],
+            constraints=Protocol._parameter_constraints["n_initial"],
             flag="--initial",
             type=int,
             metavar="N",
@@ -495,7 +509,7 @@ class ExperimentConfig:
         default=Protocol.n_initial_per_minority,
         metadata=option(
             section="protocol",
-            constraints=[_POSITIVE],
+            constraints=Protocol._parameter_constraints["n_initial_per_minority"],
             flag="--initial-per-minority",
             type=int,
             metavar="N",
@@ -506,7 +520,7 @@ class ExperimentConfig:
         default=Protocol.batch_size,
         metadata=option(
             section="protocol",
-            constraints=[_POSITIVE],
+            constraints=Protocol._parameter_constraints["batch_size"],
             type=int,
             metavar="N",
             help="items labelled per round",
@@ -516,7 +530,7 @@ class ExperimentConfig:
         default=Protocol.budget,
         metadata=option(
             section="protocol",
-            constraints=[_POSITIVE],
+            constraints=Protocol._parameter_constraints["budget"],
             type=int,
             metavar="N",
             help="total labels, initial set included",

@@ -24,9 +24,11 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
 __all__ = ["STREAMS", "STREAM_SOURCES", "Seeds", "seed_grid"]
 
@@ -52,9 +54,9 @@ class Seeds:
     selection: int = 0
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"seed {name} must be a non-negative integer, got {value!r}")
+        seed = [Interval(Integral, 0, None, closed="left")]
+        values = asdict(self)
+        validate_parameter_constraints({name: seed for name in values}, values, caller_name="Seeds")
 
     @classmethod
     def from_int(cls, seed: int) -> Seeds:
