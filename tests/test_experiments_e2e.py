@@ -159,15 +159,16 @@ def test_sms_spam_with_the_real_sentence_embedder(tmp_path, shared_data):
             "seeds": [0],
         }
     )
-    result = run_experiment(config, tmp_path / "out", progress=False)
+    cache = tmp_path / "cache"
+    result = run_experiment(config, tmp_path / "out", cache_dir=cache, progress=False)
     assert set(result.statuses.values()) == {"complete"}
-    assert any((tmp_path / "out" / "cache").rglob("*.npz"))  # embeddings were cached there
+    assert any(cache.rglob("*.npz"))  # embeddings were cached there
     rounds = load_rounds(result.path)
     assert rounds["minority_f1"].iloc[-1] > 0.5  # MiniLM separates spam easily
     before = records_by_run(result.path)
     # adding a seed on resume: finished runs are kept, the vectors come from the cache
     more = config.replace(seeds=[0, 1])
-    again = run_experiment(more, tmp_path / "out", resume=True, progress=False)
+    again = run_experiment(more, tmp_path / "out", resume=True, cache_dir=cache, progress=False)
     assert len(again.statuses) == 4 and set(again.statuses.values()) == {"complete"}
     assert again.timings["embed"] < result.timings["embed"]
     after = records_by_run(result.path)
