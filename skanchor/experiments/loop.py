@@ -143,16 +143,41 @@ def simulate(
     on_round: Callable[[dict], None] | None = None,
     progress: bool = False,
 ) -> tuple[list[dict], str]:
-    """Run (or resume) one simulated annotation run; returns its records and final status.
+    """Run (or resume) one simulated annotation run.
 
-    With a ``store``, records already there are replayed (the run continues after the last
-    complete one) and each new record is appended as soon as its round completes. Status:
-    ``"complete"`` (budget reached) or ``"time_limit"`` (``protocol.time_limit`` seconds of
-    training, selection and testing spent first).
+    Each round goes through its phases, one function each: ``_train`` a fresh model,
+    ``_evaluate`` it, ``_query`` the next batch, ``_label`` it and ``_record`` the round;
+    ``_set_up`` opens (or replays) the run before the first.
 
-    Each round goes through the phases below (one function each): :func:`_train` a fresh
-    model, :func:`_evaluate` it, :func:`_query` the next batch, :func:`_label` it, and
-    :func:`_record` the round; :func:`_set_up` opens or replays the run before the first.
+    Parameters
+    ----------
+    run : RunSpec
+        Method, strategy, classifier and seeds.
+    task : Task
+        The pool, its oracle and the test set.
+    features : TaskFeatures
+        The task's vectors and the index over its pool.
+    protocol : Protocol
+        Initial set, batch size, budget and time limit.
+    method_params, strategy_params, classifier_params : dict, optional
+        Parameters of the method's filter, the strategy and the classifier (over their
+        defaults).
+    store : RunStore, optional
+        Where the run is written. Records already there are replayed (the run continues
+        after the last complete one) and each new record is appended as soon as its round
+        completes.
+    on_round : callable, optional
+        Called with each new record.
+    progress : bool, default=False
+        Progress bars of the classifier (the transformer's training).
+
+    Returns
+    -------
+    records : list of dict
+        Every record of the run (:data:`RECORD_FIELDS`), replayed ones included.
+    status : str
+        ``"complete"`` (budget reached) or ``"time_limit"`` (``protocol.time_limit`` seconds
+        of training, selection and testing spent first).
     """
     protocol.check(task)
     state = _set_up(
