@@ -1,8 +1,9 @@
 """Which ``logreg`` settings make minority F1 meaningful from round one? (issue 12 §1)
 
 Runs the real protocol through the CLI (``python -m skanchor.cli run``: 100 initial labels with
-5 per minority class, 25 per round, frozen MiniLM vectors from the shared embedding cache) on
-the **tuning** tasks of :mod:`benchmarks.discovery` only, at a budget of 1,000 labels, with
+5 per minority class, 25 per round, frozen MiniLM vectors from the shared embedding cache, the
+task options and ``PROTOCOL`` of :mod:`benchmarks.discovery`) on its **tuning** tasks only,
+at a budget of 1,000 labels, with
 AnchorAL, No-Op and Random sampling, entropy, and one results folder per (task, variant) of
 the classifier. Then prints, per task and variant, the median over seeds of the minority-F1
 AUC, the final minority and majority F1 and the minority items found, and the median of each
@@ -24,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.discovery import TASKS, TUNING
+from benchmarks.discovery import PROTOCOL, TASKS, TUNING
 
 #: Classifier variants: name -> ``logreg`` parameters (``--set logreg.NAME=VALUE``). Every
 #: variant sets every parameter, so a change of the registry default changes none of them.
@@ -57,18 +58,18 @@ def command(task: str, variant: str, out: Path, seeds: list[int]) -> list[str]:
     """The ``skanchor run`` command line of one (task, variant)."""
     from skanchor.experiments.runner import default_cache_dir
 
-    spec = TASKS[task]
+    options = []
+    for key, value in TASKS[task].items():
+        if key != "budget":  # the budget is this study's
+            options += [f"--{key.replace('_', '-')}", *map(str, _as_list(value))]
+    settings = [("embedder", k, v) for k, v in PROTOCOL.get("embedder_params", {}).items()]
+    settings += [("logreg", k, v) for k, v in VARIANTS[variant].items()]
     args = [
         sys.executable,
         "-m",
         "skanchor.cli",
         "run",
-        "--dataset",
-        spec["dataset"],
-        "--minority",
-        *spec["minority"],
-        "--rate",
-        str(spec["rate"]),
+        *options,
         "--budget",
         str(BUDGET),
         "--methods",
@@ -87,9 +88,13 @@ def command(task: str, variant: str, out: Path, seeds: list[int]) -> list[str]:
         "--no-plots",
         "--quiet",
     ]
-    for name, value in VARIANTS[variant].items():
-        args += ["--set", f"logreg.{name}={_json(value)}"]
+    for owner, name, value in settings:
+        args += ["--set", f"{owner}.{name}={_json(value)}"]
     return args
+
+
+def _as_list(value: object) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def run(out: Path, tasks: list[str], variants: list[str], seeds: list[int], jobs: int) -> None:
