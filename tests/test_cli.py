@@ -110,6 +110,10 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
         ),
         (["--set", "anchoral.k=3"], "method 'anchoral' has no parameter 'k'"),
         (["--set", "bert.lr=3"], "'bert' is not a method, strategy, classifier"),
+        (["--set", "logreg.C=-1"], "'C' parameter of LogisticRegression must be a float"),
+        (["--set", "logreg.penalty=7"], "'penalty' parameter of LogisticRegression"),
+        (["--set", "logreg.colour=1"], "classifier 'logreg': LogisticRegression.__init__() got"),
+        (["--set", "logreg.threshold=f1"], "'threshold' parameter of logreg must be"),
     ],
 )
 def test_bad_input_fails_early_and_clearly(tmp_path, capsys, args, message):

@@ -217,6 +217,18 @@ class ClassifierSpec:
         )
         return Pipeline([("lookup", Lookup(table)), ("model", model)])
 
+    def check(self, params: dict | None) -> None:
+        """Fail now, in one line naming the parameter, if ``params`` cannot make this
+        classifier (an unknown name, or a value outside a scikit-learn estimator's
+        constraints), rather than at the first round."""
+        try:
+            model = self.make(None, params, model_seed=0, data_seed=0)[-1]
+        except TypeError as exc:
+            raise ValueError(f"classifier {self.name!r}: {exc}") from None
+        for part in (model, getattr(model, "estimator", None)):
+            if hasattr(part, "_parameter_constraints"):
+                part._validate_params()
+
 
 def _logreg(params: dict, *, model_seed: int, data_seed: int, minority: Any, progress: bool) -> Any:
     """``LogisticRegression(**params)``; ``threshold="cv"`` wraps it in a

@@ -41,6 +41,7 @@ from sklearn.utils._param_validation import (
 )
 
 from skanchor.experiments.components import (
+    CLASSIFIERS,
     METHODS,
     check_strategy,
     get_classifier,
@@ -676,8 +677,10 @@ class ExperimentConfig:
                     )
                 tables[canonical(name)] = dict(params)
             setattr(self, params_key, tables)
-        for method, params in self.method_params.items():  # unknown parameters fail early
+        for method, params in self.method_params.items():  # bad parameters fail early
             METHODS[method].make(None, params)
+        for classifier, params in self.classifier_params.items():
+            CLASSIFIERS[classifier].check(params)
         self.protocol.check_budget()
         self.seeds = [s.label if isinstance(s, Seeds) else s for s in self.seeds]
         self.run_seeds()  # seeds parse
