@@ -1,13 +1,17 @@
 """Which ``logreg`` settings make minority F1 meaningful from round one? (issue 12 §1)
 
-Runs the real protocol through the CLI (``python -m skanchor.cli run``: 100 initial labels with
-5 per minority class, 25 per round, frozen MiniLM vectors from the shared embedding cache, the
-task options and ``PROTOCOL`` of :mod:`benchmarks.discovery`) on its **tuning** tasks only,
-at a budget of 1,000 labels, with
-AnchorAL, No-Op and Random sampling, entropy, and one results folder per (task, variant) of
-the classifier. Then prints, per task and variant, the median over seeds of the minority-F1
-AUC, the final minority and majority F1 and the minority items found, and the median of each
-over the tasks. Runs are resumable: run the same command again to finish or extend them.
+The real protocol of ``skanchor run`` (100 initial labels with 5 per minority class, 25 per
+round, frozen MiniLM vectors from the shared embedding cache, the task options and
+``PROTOCOL`` of :mod:`benchmarks.discovery`) on its **tuning** tasks only, at a budget of
+1,000 labels, with AnchorAL, No-Op and Random sampling, entropy, 3 seeds, and one results
+folder per (task, variant) of the classifier. Each task is embedded and indexed once
+(``prepare``) and its variants run through ``run_experiment``, what ``skanchor run`` calls:
+variant V on task T is ``skanchor run`` with T's options, ``--budget 1000 --methods anchoral
+noop random --set embedder.max_seq_length=128`` and ``--set logreg.NAME=VALUE`` for each
+parameter of V (:func:`command` prints it). Then prints, per task and variant, the median over
+seeds of the minority-F1 AUC, the final minority and majority F1 and the minority items found,
+and the median of each over the tasks. Runs are resumable: run the same command again to
+finish or extend them.
 
 Usage, from the repository root::
 
@@ -18,7 +22,9 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -49,15 +55,12 @@ METRICS = {
 
 
 def _json(value: object) -> str:
-    import json
 
     return json.dumps(value)
 
 
 def command(task: str, variant: str, out: Path, seeds: list[int]) -> list[str]:
-    """The ``skanchor run`` command line of one (task, variant)."""
-    from skanchor.experiments.runner import default_cache_dir
-
+    """The ``skanchor run`` command line equivalent to one (task, variant) of :func:`measure`."""
     options = []
     for key, value in TASKS[task].items():
         if key != "budget":  # the budget is this study's
@@ -80,8 +83,6 @@ def command(task: str, variant: str, out: Path, seeds: list[int]) -> list[str]:
         "logreg",
         "--seeds",
         *map(str, seeds),
-        "--cache-dir",
-        str(default_cache_dir() / "embeddings"),
         "--out",
         str(out / task / variant),
         "--resume",
@@ -89,7 +90,7 @@ def command(task: str, variant: str, out: Path, seeds: list[int]) -> list[str]:
         "--quiet",
     ]
     for owner, name, value in settings:
-        args += ["--set", f"{owner}.{name}={_json(value)}"]
+        args += ["--set", f"{owner}.{name}={value if isinstance(value, str) else _json(value)}"]
     return args
 
 
@@ -97,31 +98,70 @@ def _as_list(value: object) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _config(task: str, seeds: list[int]) -> object:
+    """The experiment of ``task`` with the default classifier settings."""
+    from skanchor.experiments import ExperimentConfig
+
+    options = {k: v for k, v in TASKS[task].items() if k != "budget"}  # the budget is ours
+    return ExperimentConfig.from_dict(
+        {
+            **options,
+            **PROTOCOL,
+            "budget": BUDGET,
+            "methods": list(METHODS),
+            "strategies": ["entropy"],
+            "classifiers": ["logreg"],
+            "seeds": seeds,
+        }
+    )
+
+
+def measure(task: str, variants: list[str], out: Path, seeds: list[int]) -> None:
+    """Embed and index ``task`` once, then run every variant on it (resumable)."""
+    from skanchor.experiments import prepare, run_experiment
+
+    base = _config(task, seeds)
+    prepared, features = prepare(base, progress=False)
+    for variant in variants:
+        t0 = time.perf_counter()
+        config = base.replace(classifier_params={"logreg": VARIANTS[variant]})
+        result = run_experiment(
+            config,
+            out / task / variant,
+            resume=True,
+            task=prepared,
+            features=features,
+            progress=False,
+        )
+        statuses = sorted(set(result.statuses.values()))
+        print(f"{task:15s} {variant:24s} {statuses} {time.perf_counter() - t0:7.1f} s", flush=True)
+
+
 def run(out: Path, tasks: list[str], variants: list[str], seeds: list[int], jobs: int) -> None:
-    """Run every (task, variant), ``jobs`` at a time, at low priority; log to ``out/log``."""
+    """One process per task (``jobs`` at a time, ``nice -n 10``); logs in ``out/log``."""
     out.mkdir(parents=True, exist_ok=True)
     threads = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     env = {**os.environ, **threads}
-    work = [(task, variant) for task in tasks for variant in variants]
 
-    def one(item: tuple[str, str]) -> tuple[str, str, int, float]:
-        task, variant = item
+    def one(task: str) -> tuple[str, int, float]:
         t0 = time.perf_counter()
-        log = out / "log" / f"{task}-{variant}.txt"
+        log = out / "log" / f"{task}.txt"
         log.parent.mkdir(exist_ok=True)
-        with open(log, "w") as f:
+        worker = [sys.executable, "-m", "benchmarks.default_classifier", "task", "--tasks", task]
+        worker += ["--out", str(out), "--variants", *variants, "--seeds", *map(str, seeds)]
+        with open(log, "a") as f:
             code = subprocess.call(
-                ["nice", "-n", "10", *command(task, variant, out, seeds)],
+                ["nice", "-n", "10", *worker],
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        return task, variant, code, time.perf_counter() - t0
+        return task, code, time.perf_counter() - t0
 
-    print(f"{len(work)} jobs, load {os.getloadavg()}", flush=True)
+    print(f"{len(tasks)} tasks x {len(variants)} variants, load {os.getloadavg()}", flush=True)
     with ThreadPoolExecutor(jobs) as pool:
-        for task, variant, code, seconds in pool.map(one, work):
-            print(f"{task:15s} {variant:24s} exit {code} {seconds:7.1f} s", flush=True)
+        for task, code, seconds in pool.map(one, tasks):
+            print(f"{task:15s} exit {code} {seconds:7.1f} s", flush=True)
 
 
 def table(out: Path) -> str:
@@ -171,13 +211,22 @@ def table(out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["run", "table"])
+    parser.add_argument("action", choices=["run", "task", "table", "commands"])
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--tasks", nargs="+", choices=TUNING, default=list(TUNING))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="(task, variant) runs in parallel")
     args = parser.parse_args(argv)
+    if args.action == "task":  # one worker of "run"
+        for task in args.tasks:
+            measure(task, args.variants, args.out, args.seeds)
+        return 0
+    if args.action == "commands":  # the equivalent skanchor run command lines
+        for task in args.tasks:
+            for variant in args.variants:
+                print("skanchor", shlex.join(command(task, variant, args.out, args.seeds)[3:]))
+        return 0
     if args.action == "run":
         run(args.out, args.tasks, args.variants, args.seeds, args.jobs)
     print(table(args.out))

@@ -131,6 +131,7 @@ def run_experiment(
     cache_dir: str | Path | bool | None = None,
     task: Task | None = None,
     embedder: Any = None,
+    features: TaskFeatures | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
@@ -151,6 +152,10 @@ def run_experiment(
         A ready task instead of ``config.dataset`` (its name is recorded).
     embedder : transformer, optional
         Overrides ``config.embedder`` (e.g. a test featuriser).
+    features : TaskFeatures, optional
+        The vectors and index of ``task`` made by :func:`prepare` with the same embedder
+        and index settings, for several experiments on one task (nothing is embedded or
+        indexed again).
     progress : bool
         Progress bars (stderr) for embedding, runs and rounds.
     log : callable, optional
@@ -163,6 +168,11 @@ def run_experiment(
         _say(log, f"loading {config.dataset} ...")
         task = build_task(config.dataset, **config.task_options())
     protocol.check(task)
+    if features is not None and features.n_pool != task.n_pool:
+        raise ValueError(
+            f"features hold {features.n_pool:,} pool items and the task {task.n_pool:,}: "
+            "pass the features prepare() made for this task"
+        )
     old = _check_resume(results, config, task) if mode == "resume" else None
     cache_dir = embedding_cache(cache_dir)
     runs = config.runs()
@@ -197,15 +207,17 @@ def run_experiment(
             _say(log, f"{len(done)} run(s) already finished, {len(runs)} to go")
         if not runs:
             return outcome
-        t0 = time.perf_counter()
-        _say(log, f"embedding {task.n_pool + task.test_texts.size:,} texts ({config.embedder}) ...")
-        features = _featurise(config, task, embedder, cache_dir, progress)
-        outcome.timings.update(features.timings)
-        _say(
-            log,
-            f"vectors {features.vectors.shape}, {config.index} index over {task.n_pool:,} pool "
-            f"items ({time.perf_counter() - t0:.1f} s)",
-        )
+        if features is None:
+            t0 = time.perf_counter()
+            n_texts = task.n_pool + task.test_texts.size
+            _say(log, f"embedding {n_texts:,} texts ({config.embedder}) ...")
+            features = _featurise(config, task, embedder, cache_dir, progress)
+            outcome.timings.update(features.timings)
+            _say(
+                log,
+                f"vectors {features.vectors.shape}, {config.index} index over "
+                f"{task.n_pool:,} pool items ({time.perf_counter() - t0:.1f} s)",
+            )
         outcome.statuses.update(
             _run_all(runs, config, task, features, protocol, results, progress=progress, log=log)
         )
