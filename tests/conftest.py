@@ -10,13 +10,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The library looks for the real corpora only where it is told (--data-dir, $SKANCHOR_DATA,
+# the per-user data folder); the test suite tells it about ../shared/data beside the repository.
+if not os.environ.get("SKANCHOR_DATA") and (REPO.parent / "shared" / "data").is_dir():
+    os.environ["SKANCHOR_DATA"] = str(REPO.parent / "shared" / "data")
+
 
 def data_dir() -> Path | None:
-    """``$SKANCHOR_DATA`` or ``../shared/data`` beside the repository, if it exists."""
-    for candidate in (os.environ.get("SKANCHOR_DATA"), REPO.parent / "shared" / "data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+    """``$SKANCHOR_DATA`` (``../shared/data`` beside the repository by default), if it exists."""
+    candidate = os.environ.get("SKANCHOR_DATA")
+    return Path(candidate) if candidate and Path(candidate).is_dir() else None
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skanchor.cli import _config_from_args, build_parser, main
+from skanchor.cli import DEMO, _config_from_args, build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,6 +110,10 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
         ),
         (["--set", "anchoral.k=3"], "method 'anchoral' has no parameter 'k'"),
         (["--set", "bert.lr=3"], "'bert' is not a method, strategy, classifier"),
+        (["--set", "logreg.C=-1"], "'C' parameter of LogisticRegression must be a float"),
+        (["--set", "logreg.penalty=7"], "'penalty' parameter of LogisticRegression"),
+        (["--set", "logreg.colour=1"], "classifier 'logreg': LogisticRegression.__init__() got"),
+        (["--set", "logreg.threshold=f1"], "'threshold' parameter of logreg must be"),
     ],
 )
 def test_bad_input_fails_early_and_clearly(tmp_path, capsys, args, message):
@@ -247,19 +252,113 @@ def test_every_option_is_explained():
         assert option in help_text
 
 
-def test_console_entry_point_and_list():
-    done = subprocess.run(
-        [sys.executable, "-m", "skanchor.cli", "list"],
-        cwd=REPO,
+def _skanchor(*args: str, cwd: Path = REPO, timeout: int = 180) -> subprocess.CompletedProcess:
+    """``python -m skanchor ARGS`` in a subprocess (the real command, as a user runs it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "skanchor", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_python_m_skanchor_runs_the_command_and_list_names_everything():
+    done = _skanchor("list")
     assert done.returncode == 0, done.stderr
     for name in ("bbc-news", "agnews-bus", "anchoral", "badge", "transformer"):
         assert name in done.stdout
+    version = _skanchor("--version")
+    assert version.returncode == 0 and version.stdout.startswith("skanchor ")
     assert main([]) == 2  # no command: help
+
+
+def _listed(capsys) -> dict[str, list[str]]:
+    assert main(["list"]) == 0
+    section, names = None, {}
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith(" "):
+            section = line.rstrip(":")
+            names[section] = []
+        elif section == "strategies":
+            names[section] += [n.strip() for n in line.split(",")]
+        elif not line.strip().startswith("("):
+            names[section].append(line.split()[0])
+    return names
+
+
+def test_every_listed_name_is_accepted_by_every_entry_point(capsys):
+    from skanchor.experiments.components import check_strategy, get_classifier, get_method
+    from skanchor.strategies import get_strategy
+
+    listed = _listed(capsys)
+    assert listed["methods"] and listed["strategies"] and listed["classifiers"]
+    for name in listed["strategies"]:
+        assert callable(get_strategy(name)) and check_strategy(name) == name
+        assert check_strategy(name.replace("_", "-").upper()) == name
+        config = _parse(["run", "--out", "x", "--strategies", name.replace("_", "-")])
+        assert config.strategies == [name]
+        config = _parse(["run", "--out", "x", "--set", f"{name.replace('_', '-')}.p=1"])
+        assert config.strategy_params == {name: {"p": 1}}
+    for name in listed["methods"]:
+        assert get_method(name).name == name
+        assert _parse(["run", "--out", "x", "--methods", name.upper()]).methods == [name]
+    for name in listed["classifiers"]:
+        assert get_classifier(name).name == name
+        assert _parse(["run", "--out", "x", "--classifiers", name]).classifiers == [name]
+    config = _parse(["run", "--out", "x", "--set", "Rand-Sub.max_size=9", "--set", "LogReg.C=2"])
+    assert config.method_params == {"randsub": {"max_size": 9}}
+    assert config.classifier_params == {"logreg": {"C": 2}}
+
+
+def test_the_options_are_generated_from_the_config_fields():
+    from skanchor.experiments.config import ExperimentConfig, cli_options
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("run", "demo"):
+        actions = {a.dest: a for a in sub.choices[command]._actions}
+        for field, flag in cli_options():
+            action = actions[field.name]
+            assert action.option_strings == [flag]
+            assert field.metadata["help"].split("{")[0][:30] in action.help
+    run_help = sub.choices["run"].format_help()
+    demo_help = sub.choices["demo"].format_help()
+    assert f"(default: {ExperimentConfig().budget})" in run_help
+    assert f"(default: {DEMO['budget']})" in demo_help  # the preset's value in its help
+    from skanchor.experiments.components import METHODS
+
+    size = METHODS["anchoral"].defaults["max_size"]  # AnchorSubpool's own default
+    assert f"AnchorAL maximum subpool size (default: {size})" in " ".join(run_help.split())
+    assert set(DEMO) <= set(ExperimentConfig.fields())
+    for key, value in DEMO.items():  # the preset holds only what it changes
+        assert value != getattr(ExperimentConfig(), key) or key == "dataset", key
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("bad.toml", 'budget = 300\ndataset = "bbc-news\n', "line 2"),
+        ("bad.json", '{"budget": 300,\n "dataset": }\n', "line 2, column 13"),
+        ("bad.yaml", "budget: 300\nmethods: [anchoral, noop\nseeds: [0]\n", "line 3"),
+        ("bad.yml", "budget: 300\n  dataset: x\n", "line 2, column 10"),
+    ],
+)
+def test_malformed_configuration_files_fail_in_one_line_naming_the_file(
+    tmp_path, name, text, where
+):
+    path = tmp_path / name
+    path.write_text(text)
+    done = _skanchor("run", "--config", str(path), "--out", str(tmp_path / "out"), "-q")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"skanchor run: error: configuration file '{path}'")
+    assert where in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow  # the real offline path: packaged corpus, packaged MiniLM, HNSW

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from skanchor.experiments.store import ResultsDir, ResultsDirError, RunStore, package_versions
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_records_survive_a_truncated_last_line(tmp_path):
@@ -82,6 +89,44 @@ def test_lock_refuses_a_second_writer(tmp_path):
                 pass
     with results.lock():  # released
         pass
+
+
+HOLD_LOCK = """
+import sys, time
+from skanchor.experiments.store import ResultsDir
+with ResultsDir(sys.argv[1]).lock():
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_two_processes_contend_for_the_lock_and_a_kill_releases_it(tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ResultsDirError, match=f"another skanchor process is writing to {out}"):
+            with ResultsDir(out).lock():
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)  # no clean-up: the OS releases the lock
+        holder.wait(30)
+    with ResultsDir(out).lock():
+        pass
+
+
+def test_the_lock_does_not_need_fcntl(tmp_path, monkeypatch):
+    # Windows has no fcntl: the lock must still exclude a second writer there
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    with ResultsDir(tmp_path).lock():
+        with pytest.raises(ResultsDirError, match="another skanchor process"):
+            with ResultsDir(tmp_path).lock():
+                pass
 
 
 def test_experiment_file_format_is_checked(tmp_path):

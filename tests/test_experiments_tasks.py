@@ -105,10 +105,11 @@ def test_tasks_are_deterministic_and_ids_are_shuffled():
     [
         ({"minority": "zzz"}, "does not occur in corpus 'toy'; its classes: a, b, c, d"),
         ({"minority": ["c", "c"]}, "lists a class twice"),
-        ({"minority": "c", "rate": 1.5}, "rate must be a number strictly between 0 and 1"),
+        ({"minority": "c", "rate": 1.5}, "'rate' parameter of make_task must be a float in"),
         ({"minority": ["c", "d"], "rate": 0.5}, "leaves no room for the majority"),
         ({"minority": "c", "others_label": "c"}, "also a minority class"),
-        ({"minority": "c", "pool_size": 0}, "pool_size must be a positive integer"),
+        ({"minority": "c", "pool_size": 0}, "'pool_size' parameter of make_task must be an int"),
+        ({"minority": "c", "max_chars": 2.5}, "'max_chars' parameter of make_task must be an int"),
     ],
 )
 def test_make_task_errors(kwargs, message):

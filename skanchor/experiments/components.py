@@ -3,12 +3,15 @@
 Methods (:data:`METHODS`) — the paper's comparison (§4):
 
 ========== ======================================================================
-anchoral   AnchorAL: :class:`~skanchor.AnchorSubpool` (A=10, K=50, M=1,000)
-randsub    RandSub: :class:`~skanchor.RandomSubpool` (M=10,000)
-seals      SEALS: :class:`~skanchor.SEALSSubpool` (K=50; stateful)
+anchoral   AnchorAL: :class:`~skanchor.AnchorSubpool`
+randsub    RandSub: :class:`~skanchor.RandomSubpool`
+seals      SEALS: :class:`~skanchor.SEALSSubpool` (stateful)
 noop       No-Op: :class:`~skanchor.FullPool`, the strategy scores the whole pool
 random     Random sampling: the whole pool, strategy ``random`` whatever is asked
 ========== ======================================================================
+
+A method runs with its filter class's own defaults (``skanchor list`` prints them), except
+where :data:`PAPER_SETTINGS` follows the paper instead (RandSub's M = 10,000).
 
 Query strategies are the core's :data:`skanchor.strategies.STRATEGIES`.
 
@@ -29,14 +32,20 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import (
+    HasMethods,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
-from skanchor.strategies import STRATEGIES
+from skanchor.experiments.classifiers import PriorShiftClassifier
+from skanchor.strategies import STRATEGIES, get_strategy
 from skanchor.subpool import AnchorSubpool, FullPool, PoolFilter, RandomSubpool, SEALSSubpool
 
 __all__ = [
@@ -44,34 +53,57 @@ __all__ = [
     "METHODS",
     "ClassifierSpec",
     "Lookup",
+    "PAPER_SETTINGS",
     "MethodSpec",
     "check_strategy",
     "get_classifier",
     "get_method",
+    "normalise_name",
 ]
+
+
+def normalise_name(name: str) -> str:
+    """A registry name as every registry compares it (CONTRACTS: case-insensitive, ``-`` and
+    ``_`` equivalent, surrounding spaces ignored): ``" Least-Confidence"`` ->
+    ``"least_confidence"``."""
+    return name.strip().lower().replace("-", "_")
+
+
+#: Where the experiments depart from a filter's own defaults, to follow the paper (§4).
+PAPER_SETTINGS: dict[str, dict] = {"randsub": {"max_size": 10_000}}
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A pool-filtering method: its filter class, defaults and how it is seeded."""
+    """A pool-filtering method: its filter class, how it is seeded, and its defaults (the
+    class's own, updated by :data:`PAPER_SETTINGS`)."""
 
     name: str
     label: str
     filter_class: type
-    defaults: dict = field(default_factory=dict)
     seeded: bool = False  # takes random_state (drawn per round from the filter stream)
     stateful: bool = False  # keeps state across rounds (replayed on resume)
     strategy: str | None = None  # forces this query strategy
 
+    @property
+    def parameters(self) -> dict:
+        """The filter's parameters and their class defaults (``index`` and the seed aside)."""
+        params = self.filter_class().get_params(deep=False)
+        return {k: v for k, v in params.items() if k not in ("index", "random_state")}
+
+    @property
+    def defaults(self) -> dict:
+        """The parameters a run uses unless told otherwise."""
+        return {**self.parameters, **PAPER_SETTINGS.get(self.name, {})}
+
     def make(self, index: Any, params: dict | None = None, random_state: int | None = None):
         """The filter over ``index`` with the defaults updated by ``params``."""
         kwargs = {**self.defaults, **(params or {})}
-        valid = set(inspect.signature(self.filter_class).parameters) - {"index", "random_state"}
-        unknown = sorted(set(kwargs) - valid)
+        unknown = sorted(set(kwargs) - set(self.parameters))
         if unknown:
             raise ValueError(
                 f"method {self.name!r} has no parameter {unknown[0]!r}; valid: "
-                f"{', '.join(sorted(valid)) or 'none'}"
+                f"{', '.join(sorted(self.parameters)) or 'none'}"
             )
         if self.seeded:
             kwargs["random_state"] = random_state
@@ -82,58 +114,69 @@ class MethodSpec:
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
-        MethodSpec(
-            "anchoral",
-            "AnchorAL",
-            AnchorSubpool,
-            {"n_anchors": 10, "n_neighbours": 50, "max_size": 1000, "anchor_strategy": "kmeans++"},
-            seeded=True,
-        ),
-        MethodSpec("randsub", "RandSub", RandomSubpool, {"max_size": 10_000}, seeded=True),
-        MethodSpec("seals", "SEALS", SEALSSubpool, {"n_neighbours": 50}, stateful=True),
+        MethodSpec("anchoral", "AnchorAL", AnchorSubpool, seeded=True),
+        MethodSpec("randsub", "RandSub", RandomSubpool, seeded=True),
+        MethodSpec("seals", "SEALS", SEALSSubpool, stateful=True),
         MethodSpec("noop", "No-Op", FullPool),
         MethodSpec("random", "Random", FullPool, strategy="random"),
     )
 }
 
-_ALIASES = {"anchor": "anchoral", "no-op": "noop", "full": "noop", "rand-sub": "randsub"}
+_METHOD_ALIASES = {"anchor": "anchoral", "full": "noop", "rand_sub": "randsub"}
+_CLASSIFIER_ALIASES = {"lr": "logreg", "logistic": "logreg"}
 
 
 def _lookup(registry: dict, kind: str, name: Any, aliases: dict | None = None) -> Any:
+    """The entry of ``registry`` named ``name`` (or an alias, or a display label), compared
+    after :func:`normalise_name`; unknown names list the valid ones."""
     if not isinstance(name, str):
         raise TypeError(f"{kind} must be a name, got {type(name).__name__}")
-    key = name.strip().lower().replace("_", "-")
+    key = normalise_name(name)
     key = (aliases or {}).get(key, key)
-    for candidate in (key, key.replace("-", "_"), key.replace("-", "")):
-        if candidate in registry:
-            return registry[candidate]
-    for spec in registry.values():  # display labels ("AnchorAL", "No-Op") work too
-        if getattr(spec, "label", "").lower() == name.strip().lower():
+    for registered, spec in registry.items():
+        label = getattr(spec, "label", registered)
+        if key in (normalise_name(registered), normalise_name(label)):
             return spec
     raise ValueError(f"unknown {kind} {name!r}; valid names: {', '.join(registry)}")
 
 
 def get_method(name: str) -> MethodSpec:
     """The method registered under ``name`` (or its label); unknown names list valid ones."""
-    return _lookup(METHODS, "method", name, _ALIASES)
+    return _lookup(METHODS, "method", name, _METHOD_ALIASES)
 
 
 def check_strategy(name: str) -> str:
-    """The canonical name of a query strategy of :data:`skanchor.strategies.STRATEGIES`."""
-    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
-    if key not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; valid names: {', '.join(STRATEGIES)}")
-    return key
+    """The registry name of a query strategy, found by :func:`skanchor.strategies.get_strategy`
+    (the core's naming rules); unknown names list the valid ones."""
+    if not isinstance(name, str):
+        raise TypeError(f"strategy must be a name, got {type(name).__name__}")
+    function = get_strategy(normalise_name(name))
+    return next(key for key, registered in STRATEGIES.items() if registered is function)
 
 
 class Lookup(TransformerMixin, BaseEstimator):
     """ids -> rows of ``table`` (vectors as an array, texts as a list): the first pipeline step
     of an experiment classifier, so the pool and the labelled set are plain id arrays."""
 
+    _parameter_constraints: ClassVar[dict] = {"table": [HasMethods(["__getitem__"])]}
+
     def __init__(self, table: Any = None):
         self.table = table
 
     def fit(self, X: Any, y: Any = None) -> Lookup:
+        """Check ``table``; nothing to learn.
+
+        Parameters
+        ----------
+        X : array-like of int
+            Ids (unused).
+        y : ignored
+
+        Returns
+        -------
+        self : Lookup
+        """
+        self._validate_params()
         return self
 
     def transform(self, X: Any) -> Any:
@@ -174,11 +217,33 @@ class ClassifierSpec:
         )
         return Pipeline([("lookup", Lookup(table)), ("model", model)])
 
+    def check(self, params: dict | None) -> None:
+        """Fail now, in one line naming the parameter, if ``params`` cannot make this
+        classifier (an unknown name, or a value outside a scikit-learn estimator's
+        constraints), rather than at the first round."""
+        try:
+            model = self.make(None, params, model_seed=0, data_seed=0)[-1]
+        except TypeError as exc:
+            raise ValueError(f"classifier {self.name!r}: {exc}") from None
+        for part in (model, getattr(model, "estimator", None)):
+            if hasattr(part, "_parameter_constraints"):
+                part._validate_params()
+
 
 def _logreg(params: dict, *, model_seed: int, data_seed: int, minority: Any, progress: bool) -> Any:
+    """``LogisticRegression(**params)``; ``threshold="cv"`` wraps it in a
+    :class:`~skanchor.experiments.classifiers.PriorShiftClassifier` (decision offsets tuned
+    by cross-validation on the labelled set, folds shuffled by the run's data stream)."""
     params = dict(params)
+    threshold = params.pop("threshold", None)
+    validate_parameter_constraints(
+        {"threshold": [StrOptions({"cv"}), None]}, {"threshold": threshold}, caller_name="logreg"
+    )
     params.setdefault("random_state", model_seed)
-    return LogisticRegression(**params)
+    model = LogisticRegression(**params)
+    if threshold == "cv":
+        return PriorShiftClassifier(model, random_state=data_seed)
+    return model
 
 
 def _transformer(
@@ -231,4 +296,4 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
 
 def get_classifier(name: str) -> ClassifierSpec:
     """The classifier family registered under ``name``; unknown names list valid ones."""
-    return _lookup(CLASSIFIERS, "classifier", name, {"lr": "logreg", "logistic": "logreg"})
+    return _lookup(CLASSIFIERS, "classifier", name, _CLASSIFIER_ALIASES)

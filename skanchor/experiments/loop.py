@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from skanchor.experiments.components import CLASSIFIERS, METHODS
-from skanchor.experiments.config import ExperimentConfig, RunSpec
+from skanchor.experiments.components import CLASSIFIERS, METHODS, ClassifierSpec, MethodSpec
+from skanchor.experiments.config import Protocol, RunSpec
 from skanchor.experiments.features import TaskFeatures
 from skanchor.experiments.metrics import classification_metrics
 from skanchor.experiments.store import ResultsDirError, RunStore, package_versions
@@ -70,70 +70,6 @@ RECORD_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class Protocol:
-    """The annotation protocol: initial set, batch size, budget and wall-clock limit."""
-
-    n_initial: int = 100
-    n_initial_per_minority: int = 5
-    batch_size: int = 25
-    budget: int = 5000
-    time_limit: float | None = None
-
-    @classmethod
-    def from_config(cls, config: ExperimentConfig) -> Protocol:
-        return cls(
-            config.n_initial,
-            config.n_initial_per_minority,
-            config.batch_size,
-            config.budget,
-            config.time_limit,
-        )
-
-    @property
-    def n_rounds(self) -> int:
-        """Query rounds to reach the budget; a run has ``n_rounds + 1`` records."""
-        return -(-(self.budget - self.n_initial) // self.batch_size)
-
-    def identity(self) -> dict:
-        data = asdict(self)
-        data.pop("time_limit")
-        return data
-
-    def check(self, task: Task) -> None:
-        """Fail early, naming the numbers, when ``task`` cannot run under this protocol."""
-        if self.budget < self.n_initial + self.batch_size:
-            raise ValueError(
-                f"budget={self.budget} is smaller than one round: the initial set "
-                f"({self.n_initial}) plus one batch ({self.batch_size})"
-            )
-        counts = task.counts()["pool"]
-        for label in task.minority:
-            if counts[label] < self.n_initial_per_minority:
-                raise ValueError(
-                    f"minority class {label!r} has {counts[label]} items in the pool; the "
-                    f"initial set needs {self.n_initial_per_minority} "
-                    "(lower n_initial_per_minority or raise the rate)"
-                )
-        n_majority_initial = self.n_initial - self.n_initial_per_minority * len(task.minority)
-        n_majority = sum(counts[c] for c in task.majority)
-        if n_majority_initial < 1:
-            raise ValueError(
-                f"n_initial={self.n_initial} leaves no majority item after "
-                f"{self.n_initial_per_minority} per minority class ({len(task.minority)} classes)"
-            )
-        if n_majority_initial > n_majority:
-            raise ValueError(
-                f"the initial set needs {n_majority_initial} majority items; the pool has "
-                f"{n_majority}"
-            )
-        if self.budget > task.n_pool:
-            raise ValueError(
-                f"the pool runs out before the budget: it has {task.n_pool:,} items and the "
-                f"budget is {self.budget:,} labels (lower the budget or use a larger pool)"
-            )
-
-
 def initial_set(task: Task, protocol: Protocol, rng: np.random.Generator) -> np.ndarray:
     """The initial labelled ids: ``n_initial_per_minority`` per minority class, the rest from
     the majority, uniformly at random (paper §4); sorted."""
@@ -166,6 +102,34 @@ def _run_identity(run: RunSpec, task: Task, protocol: Protocol, params: dict) ->
     return json.loads(json.dumps(identity))
 
 
+@dataclass
+class _Run:
+    """A run in progress: what it is, where it stands (labelled set, filter state, records,
+    time spent) and where it writes."""
+
+    spec: RunSpec
+    task: Task
+    features: TaskFeatures
+    protocol: Protocol
+    method_params: dict | None
+    strategy_params: dict | None
+    classifier_params: dict | None
+    store: RunStore | None
+    records: list[dict]
+    labelled_ids: np.ndarray
+    unlabelled: np.ndarray
+    persistent_filter: Any = None
+    elapsed: float = 0.0
+
+    @property
+    def method(self) -> MethodSpec:
+        return METHODS[self.spec.method]
+
+    @property
+    def classifier(self) -> ClassifierSpec:
+        return CLASSIFIERS[self.spec.classifier]
+
+
 def simulate(
     run: RunSpec,
     task: Task,
@@ -179,206 +143,61 @@ def simulate(
     on_round: Callable[[dict], None] | None = None,
     progress: bool = False,
 ) -> tuple[list[dict], str]:
-    """Run (or resume) one simulated annotation run; returns its records and final status.
+    """Run (or resume) one simulated annotation run.
 
-    With a ``store``, records already there are replayed (the run continues after the last
-    complete one) and each new record is appended as soon as its round completes. Status:
-    ``"complete"`` (budget reached) or ``"time_limit"`` (``protocol.time_limit`` seconds of
-    training, selection and testing spent first).
+    Each round goes through its phases, one function each: ``_train`` a fresh model,
+    ``_evaluate`` it, ``_query`` the next batch, ``_label`` it and ``_record`` the round;
+    ``_set_up`` opens (or replays) the run before the first.
+
+    Parameters
+    ----------
+    run : RunSpec
+        Method, strategy, classifier and seeds.
+    task : Task
+        The pool, its oracle and the test set.
+    features : TaskFeatures
+        The task's vectors and the index over its pool.
+    protocol : Protocol
+        Initial set, batch size, budget and time limit.
+    method_params, strategy_params, classifier_params : dict, optional
+        Parameters of the method's filter, the strategy and the classifier (over their
+        defaults).
+    store : RunStore, optional
+        Where the run is written. Records already there are replayed (the run continues
+        after the last complete one) and each new record is appended as soon as its round
+        completes.
+    on_round : callable, optional
+        Called with each new record.
+    progress : bool, default=False
+        Progress bars of the classifier (the transformer's training).
+
+    Returns
+    -------
+    records : list of dict
+        Every record of the run (:data:`RECORD_FIELDS`), replayed ones included.
+    status : str
+        ``"complete"`` (budget reached) or ``"time_limit"`` (``protocol.time_limit`` seconds
+        of training, selection and testing spent first).
     """
     protocol.check(task)
-    method = METHODS[run.method]
-    classifier = CLASSIFIERS[run.classifier]
-    params = {
-        "method_params": {**method.defaults, **(method_params or {})},
-        "strategy_params": dict(strategy_params or {}),
-        "classifier_params": {**classifier.defaults, **(classifier_params or {})},
-        "embedding_dim": int(features.vectors.shape[1]),
-        "index": features.index.kind,
-    }
-    identity = _run_identity(run, task, protocol, params)
-    seeds = run.seeds
-    initial = initial_set(task, protocol, seeds.generator("initial"))
-
-    records: list[dict] = []
-    if store is not None:
-        if store.exists():
-            manifest = store.read_manifest()
-            if manifest.get("identity") != identity:
-                old = manifest.get("identity") or {}
-                diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
-                raise ResultsDirError(
-                    f"run {run.run_id} in {store.path} was made with another configuration "
-                    f"(differs in: {', '.join(diff)}); use another results directory or "
-                    "--overwrite"
-                )
-            if manifest.get("initial_ids") != initial.tolist():
-                raise ResultsDirError(f"run {run.run_id}: the stored initial set differs")
-            records = store.load_rounds()
-        else:
-            store.path.mkdir(parents=True, exist_ok=True)
-            with open(store.rounds_path, "a"):
-                pass
-            store.write_manifest(
-                {
-                    "run_id": run.run_id,
-                    "identity": identity,
-                    "status": "running",
-                    "rounds_completed": 0,
-                    "rounds_total": protocol.n_rounds + 1,
-                    "n_labelled": int(initial.size),
-                    "time_limit": protocol.time_limit,
-                    "initial_ids": initial.tolist(),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "versions": package_versions(),
-                }
-            )
-
-    # Replay: the labelled set, the pool, the filter's state.
-    labelled = [initial]
-    seen = set(initial.tolist())
-    for record in records:
-        ids = np.asarray(record["queried_ids"] or [], dtype=np.int64)
-        if seen.intersection(ids.tolist()) or np.unique(ids).size != ids.size:
-            raise ResultsDirError(f"run {run.run_id}: round {record['round']} re-queries items")
-        if [str(v) for v in task.oracle(ids)] != list(record["queried_labels"] or []):
-            raise ResultsDirError(f"run {run.run_id}: round {record['round']} labels disagree")
-        seen.update(ids.tolist())
-        labelled.append(ids)
-    labelled_ids = np.concatenate(labelled)
-    unlabelled = np.ones(task.n_pool, dtype=bool)
-    unlabelled[labelled_ids] = False
-
-    index = features.index
-    index.set_mask(np.empty(0, dtype=np.int64))
-    persistent_filter = method.make(index, method_params) if method.stateful else None
-    if persistent_filter is not None and records:
-        replay = initial
-        for record in records:
-            if record["queried_ids"] is None:
-                break
-            persistent_filter.select(
-                replay,
-                task.oracle(replay),
-                pool_ids=np.flatnonzero(~np.isin(np.arange(task.n_pool), replay)),
-            )
-            replay = np.concatenate([replay, np.asarray(record["queried_ids"], dtype=np.int64)])
-
-    elapsed = float(sum(r["time_round"] for r in records))
-    status = "complete" if len(records) > protocol.n_rounds else "running"
-    test_ids = features.test_ids
-    table = (
-        features.vectors
-        if classifier.reads == "vectors"
-        else np.concatenate([task.pool_texts, task.test_texts])
+    state = _set_up(
+        run,
+        task,
+        features,
+        protocol,
+        method_params=method_params,
+        strategy_params=strategy_params,
+        classifier_params=classifier_params,
+        store=store,
     )
-
+    status = "complete" if len(state.records) > protocol.n_rounds else "running"
     try:
-        for round_ in range(len(records), protocol.n_rounds + 1):
-            if protocol.time_limit is not None and elapsed >= protocol.time_limit:
+        for round_ in range(len(state.records), protocol.n_rounds + 1):
+            if protocol.time_limit is not None and state.elapsed >= protocol.time_limit:
                 status = "time_limit"
                 break
-            t_round = time.perf_counter()
-            y_labelled = task.oracle(labelled_ids)
-
-            # 1. a fresh model on the labelled set
-            t0 = time.perf_counter()
-            model = classifier.make(
-                table,
-                classifier_params,
-                model_seed=seeds.integer("model", round_),
-                data_seed=seeds.integer("data", round_),
-                minority=task.minority,
-                progress=progress,
-            )
-            model.fit(labelled_ids, y_labelled)
-            time_train = time.perf_counter() - t0
-
-            # 2. evaluation on the test set
-            t0 = time.perf_counter()
-            predicted = model.predict(test_ids)
-            time_test = time.perf_counter() - t0
-            scores = classification_metrics(
-                task.test_labels, predicted, task.minority, task.classes
-            )
-
-            record: dict[str, Any] = {
-                "round": round_,
-                "n_labelled": int(labelled_ids.size),
-                "n_minority_labelled": int(task.is_minority(y_labelled).sum()),
-                "labelled_per_class": _class_counts(y_labelled, task.classes),
-                **scores,
-                "time_train": time_train,
-                "time_test": time_test,
-            }
-
-            # 3. selection and annotation
-            n_query = min(protocol.batch_size, protocol.budget - labelled_ids.size)
-            if n_query > 0:
-                pool_filter = (
-                    persistent_filter
-                    if persistent_filter is not None
-                    else method.make(
-                        index, method_params, random_state=seeds.integer("filter", round_)
-                    )
-                )
-                query = AnchoredQueryStrategy(
-                    pool_filter,
-                    strategy=run.strategy,
-                    strategy_params=strategy_params or None,
-                    random_state=seeds.integer("strategy", round_),
-                )
-                pool_ids = np.flatnonzero(unlabelled).astype(np.int64)
-                query(
-                    model,
-                    pool_ids,
-                    n_instances=n_query,
-                    labelled_ids=labelled_ids,
-                    labels=y_labelled,
-                )
-                info = query.queries_[-1]
-                queried = np.asarray(info["selected_ids"], dtype=np.int64)
-                answers = task.oracle(queried)
-                subpool = pool_filter.last_subpool_.ids
-                sub_minority = int(task.is_minority(task.oracle(subpool)).sum())
-                timings = info["timings"]
-                record.update(
-                    subpool_size=int(subpool.size),
-                    subpool_minority=sub_minority,
-                    subpool_minority_share=sub_minority / subpool.size if subpool.size else None,
-                    n_candidates=int(info["n_candidates"]),
-                    n_anchors=len(info["anchors"]),
-                    n_topped_up=int(info["n_topped_up"]),
-                    cold_start=bool(info["cold_start"]),
-                    queried_ids=queried.tolist(),
-                    queried_labels=[str(v) for v in answers],
-                    n_queried_minority=int(task.is_minority(answers).sum()),
-                    time_anchor_selection=timings["anchor_selection"],
-                    time_search=timings["search"],
-                    time_aggregation=timings["aggregation"],
-                    time_filter=timings["filter"],
-                    time_strategy=timings["strategy"],
-                    time_selection=timings["total"],
-                )
-            else:  # budget reached: the last evaluation, no query (its fields stay None)
-                queried = np.empty(0, dtype=np.int64)
-            record["time_round"] = time.perf_counter() - t_round
-            elapsed += record["time_round"]
-            record["elapsed"] = elapsed
-            record = {k: record.get(k) for k in RECORD_FIELDS}
-
-            if store is not None:
-                store.append_round(record)
-            records.append(record)
-            labelled_ids = np.concatenate([labelled_ids, queried])
-            unlabelled[queried] = False
-            if store is not None:
-                store.update_manifest(
-                    rounds_completed=len(records),
-                    n_labelled=int(labelled_ids.size),
-                    status="running" if round_ < protocol.n_rounds else "complete",
-                    time_limit=protocol.time_limit,
-                )
+            record, queried = _play_round(state, round_, progress)
+            _record(state, record, queried, round_)
             if on_round is not None:
                 on_round(record)
         else:
@@ -392,8 +211,273 @@ def simulate(
             store.update_manifest(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        index.set_mask(np.empty(0, dtype=np.int64))
+        features.index.set_mask(np.empty(0, dtype=np.int64))
 
     if store is not None:
-        store.update_manifest(status=status, rounds_completed=len(records), elapsed=elapsed)
-    return records, status
+        store.update_manifest(
+            status=status, rounds_completed=len(state.records), elapsed=state.elapsed
+        )
+    return state.records, status
+
+
+# -- set-up ----------------------------------------------------------------------------------
+
+
+def _set_up(
+    run: RunSpec,
+    task: Task,
+    features: TaskFeatures,
+    protocol: Protocol,
+    *,
+    method_params: dict | None,
+    strategy_params: dict | None,
+    classifier_params: dict | None,
+    store: RunStore | None,
+) -> _Run:
+    """Open the run (a new store, or the records of an interrupted one), then replay its
+    records: the labelled set, the pool and a stateful filter's state."""
+    method, classifier = METHODS[run.method], CLASSIFIERS[run.classifier]
+    params = {
+        "method_params": {**method.defaults, **(method_params or {})},
+        "strategy_params": dict(strategy_params or {}),
+        "classifier_params": {**classifier.defaults, **(classifier_params or {})},
+        "embedding_dim": int(features.vectors.shape[1]),
+        "index": features.index.kind,
+    }
+    identity = _run_identity(run, task, protocol, params)
+    initial = initial_set(task, protocol, run.seeds.generator("initial"))
+    records = _open_store(store, run, identity, initial, protocol) if store is not None else []
+    labelled_ids = _replay_labels(run, task, initial, records)
+    unlabelled = np.ones(task.n_pool, dtype=bool)
+    unlabelled[labelled_ids] = False
+    features.index.set_mask(np.empty(0, dtype=np.int64))
+    return _Run(
+        spec=run,
+        task=task,
+        features=features,
+        protocol=protocol,
+        method_params=method_params,
+        strategy_params=strategy_params,
+        classifier_params=classifier_params,
+        store=store,
+        records=records,
+        labelled_ids=labelled_ids,
+        unlabelled=unlabelled,
+        persistent_filter=_restore_filter(run, task, features, method_params, initial, records),
+        elapsed=float(sum(r["time_round"] for r in records)),
+    )
+
+
+def _open_store(
+    store: RunStore, run: RunSpec, identity: dict, initial: np.ndarray, protocol: Protocol
+) -> list[dict]:
+    """The records of a stored run made with the same configuration, or [] for a new run
+    (whose folder and manifest are created)."""
+    if store.exists():
+        manifest = store.read_manifest()
+        if manifest.get("identity") != identity:
+            old = manifest.get("identity") or {}
+            diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+            raise ResultsDirError(
+                f"run {run.run_id} in {store.path} was made with another configuration "
+                f"(differs in: {', '.join(diff)}); use another results directory or "
+                "--overwrite"
+            )
+        if manifest.get("initial_ids") != initial.tolist():
+            raise ResultsDirError(f"run {run.run_id}: the stored initial set differs")
+        return store.load_rounds()
+    store.path.mkdir(parents=True, exist_ok=True)
+    with open(store.rounds_path, "a"):
+        pass
+    store.write_manifest(
+        {
+            "run_id": run.run_id,
+            "identity": identity,
+            "status": "running",
+            "rounds_completed": 0,
+            "rounds_total": protocol.n_rounds + 1,
+            "n_labelled": int(initial.size),
+            "time_limit": protocol.time_limit,
+            "initial_ids": initial.tolist(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": package_versions(),
+        }
+    )
+    return []
+
+
+def _replay_labels(
+    run: RunSpec, task: Task, initial: np.ndarray, records: list[dict]
+) -> np.ndarray:
+    """The labelled ids after ``records``, checking that no item was queried twice and that
+    the stored labels are the oracle's."""
+    labelled = [initial]
+    seen = set(initial.tolist())
+    for record in records:
+        ids = np.asarray(record["queried_ids"] or [], dtype=np.int64)
+        if seen.intersection(ids.tolist()) or np.unique(ids).size != ids.size:
+            raise ResultsDirError(f"run {run.run_id}: round {record['round']} re-queries items")
+        if [str(v) for v in task.oracle(ids)] != list(record["queried_labels"] or []):
+            raise ResultsDirError(f"run {run.run_id}: round {record['round']} labels disagree")
+        seen.update(ids.tolist())
+        labelled.append(ids)
+    return np.concatenate(labelled)
+
+
+def _restore_filter(
+    run: RunSpec,
+    task: Task,
+    features: TaskFeatures,
+    method_params: dict | None,
+    initial: np.ndarray,
+    records: list[dict],
+) -> Any:
+    """A stateful method's filter (None for the others), brought to the state it had after
+    ``records`` by replaying their selections (which only searches the index)."""
+    method = METHODS[run.method]
+    if not method.stateful:
+        return None
+    pool_filter = method.make(features.index, method_params)
+    replay = initial
+    for record in records:
+        if record["queried_ids"] is None:
+            break
+        pool_filter.select(
+            replay,
+            task.oracle(replay),
+            pool_ids=np.flatnonzero(~np.isin(np.arange(task.n_pool), replay)),
+        )
+        replay = np.concatenate([replay, np.asarray(record["queried_ids"], dtype=np.int64)])
+    return pool_filter
+
+
+# -- one round -------------------------------------------------------------------------------
+
+
+def _play_round(state: _Run, round_: int, progress: bool) -> tuple[dict, np.ndarray]:
+    """Train, evaluate and (unless the budget is reached) query and label: the round's
+    record and the ids it labelled."""
+    t_round = time.perf_counter()
+    task = state.task
+    y_labelled = task.oracle(state.labelled_ids)
+    model, time_train = _train(state, y_labelled, round_, progress)
+    record: dict[str, Any] = {
+        "round": round_,
+        "n_labelled": int(state.labelled_ids.size),
+        "n_minority_labelled": int(task.is_minority(y_labelled).sum()),
+        "labelled_per_class": _class_counts(y_labelled, task.classes),
+        "time_train": time_train,
+        **_evaluate(state, model),
+    }
+    n_query = min(state.protocol.batch_size, state.protocol.budget - state.labelled_ids.size)
+    if n_query > 0:
+        info, subpool = _query(state, model, y_labelled, n_query, round_)
+        queried = np.asarray(info["selected_ids"], dtype=np.int64)
+        record.update(_label(state, info, subpool, queried))
+    else:  # budget reached: the last evaluation, no query (its fields stay None)
+        queried = np.empty(0, dtype=np.int64)
+    record["time_round"] = time.perf_counter() - t_round
+    state.elapsed += record["time_round"]
+    record["elapsed"] = state.elapsed
+    return {k: record.get(k) for k in RECORD_FIELDS}, queried
+
+
+def _train(state: _Run, y_labelled: np.ndarray, round_: int, progress: bool) -> tuple[Any, float]:
+    """A fresh model fitted on the labelled set, seeded from the run's model and data streams
+    for this round; and the time it took."""
+    features, task = state.features, state.task
+    table = (
+        features.vectors
+        if state.classifier.reads == "vectors"
+        else np.concatenate([task.pool_texts, task.test_texts])
+    )
+    t0 = time.perf_counter()
+    model = state.classifier.make(
+        table,
+        state.classifier_params,
+        model_seed=state.spec.seeds.integer("model", round_),
+        data_seed=state.spec.seeds.integer("data", round_),
+        minority=task.minority,
+        progress=progress,
+    )
+    model.fit(state.labelled_ids, y_labelled)
+    return model, time.perf_counter() - t0
+
+
+def _evaluate(state: _Run, model: Any) -> dict[str, Any]:
+    """The model's scores on the test set (minority / majority F1, accuracy, per class) and
+    the prediction time."""
+    t0 = time.perf_counter()
+    predicted = model.predict(state.features.test_ids)
+    time_test = time.perf_counter() - t0
+    task = state.task
+    scores = classification_metrics(task.test_labels, predicted, task.minority, task.classes)
+    return {**scores, "time_test": time_test}
+
+
+def _query(
+    state: _Run, model: Any, y_labelled: np.ndarray, n_query: int, round_: int
+) -> tuple[dict, np.ndarray]:
+    """The pool filter's subpool and the query strategy's ``n_query`` picks in it
+    (:class:`~skanchor.AnchoredQueryStrategy` called directly, so every phase is timed):
+    the query's record (``queries_[-1]``) and the subpool's ids."""
+    pool_filter = state.persistent_filter
+    if pool_filter is None:
+        pool_filter = state.method.make(
+            state.features.index,
+            state.method_params,
+            random_state=state.spec.seeds.integer("filter", round_),
+        )
+    query = AnchoredQueryStrategy(
+        pool_filter,
+        strategy=state.spec.strategy,
+        strategy_params=state.strategy_params or None,
+        random_state=state.spec.seeds.integer("strategy", round_),
+    )
+    pool_ids = np.flatnonzero(state.unlabelled).astype(np.int64)
+    query(model, pool_ids, n_instances=n_query, labelled_ids=state.labelled_ids, labels=y_labelled)
+    return query.queries_[-1], pool_filter.last_subpool_.ids
+
+
+def _label(state: _Run, info: dict, subpool: np.ndarray, queried: np.ndarray) -> dict[str, Any]:
+    """The oracle's answers for the queried ids, and what the round's record says about the
+    selection (subpool, anchors, timings)."""
+    task = state.task
+    answers = task.oracle(queried)
+    sub_minority = int(task.is_minority(task.oracle(subpool)).sum())
+    timings = info["timings"]
+    return {
+        "subpool_size": int(subpool.size),
+        "subpool_minority": sub_minority,
+        "subpool_minority_share": sub_minority / subpool.size if subpool.size else None,
+        "n_candidates": int(info["n_candidates"]),
+        "n_anchors": len(info["anchors"]),
+        "n_topped_up": int(info["n_topped_up"]),
+        "cold_start": bool(info["cold_start"]),
+        "queried_ids": queried.tolist(),
+        "queried_labels": [str(v) for v in answers],
+        "n_queried_minority": int(task.is_minority(answers).sum()),
+        "time_anchor_selection": timings["anchor_selection"],
+        "time_search": timings["search"],
+        "time_aggregation": timings["aggregation"],
+        "time_filter": timings["filter"],
+        "time_strategy": timings["strategy"],
+        "time_selection": timings["total"],
+    }
+
+
+def _record(state: _Run, record: dict, queried: np.ndarray, round_: int) -> None:
+    """Append the round's record (store first), then add its labels to the labelled set."""
+    store = state.store
+    if store is not None:
+        store.append_round(record)
+    state.records.append(record)
+    state.labelled_ids = np.concatenate([state.labelled_ids, queried])
+    state.unlabelled[queried] = False
+    if store is not None:
+        store.update_manifest(
+            rounds_completed=len(state.records),
+            n_labelled=int(state.labelled_ids.size),
+            status="running" if round_ < state.protocol.n_rounds else "complete",
+            time_limit=state.protocol.time_limit,
+        )

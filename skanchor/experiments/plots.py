@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from skanchor.experiments.components import METHODS
+from skanchor.experiments.rounds import groups, method_order
 
 __all__ = ["PANELS", "plot_all", "plot_group"]
 
@@ -53,9 +54,7 @@ def _pyplot():
 
 
 def _draw(ax: Any, part: Any, column: str, x: str, ylabel: str, log: bool) -> None:
-    order = list(METHODS)
-    methods = sorted(set(part["method"]), key=lambda m: order.index(m) if m in order else 99)
-    for method in methods:
+    for method in method_order(part["method"]):
         rows = part[(part["method"] == method) & part[column].notna()]
         if rows.empty:
             continue
@@ -106,9 +105,8 @@ def plot_group(part: Any, out_dir: str | Path, title: str = "") -> list[Path]:
 
 
 def plot_all(rounds: Any, out_dir: str | Path) -> list[Path]:
-    """Figures for every comparison group of a round table (see :func:`report.groups`)."""
-    from skanchor.experiments.report import groups
-
+    """Figures for every comparison group of a round table
+    (:func:`~skanchor.experiments.rounds.groups`)."""
     written: list[Path] = []
     for strategy, classifier, part in groups(rounds):
         written += plot_group(

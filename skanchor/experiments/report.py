@@ -22,76 +22,10 @@ import numpy as np
 
 from skanchor.experiments.components import METHODS
 from skanchor.experiments.metrics import common_round, median_iqr, run_summary
-from skanchor.experiments.seeds import Seeds
-from skanchor.experiments.store import ResultsDir, ResultsDirError
+from skanchor.experiments.plots import plot_all
+from skanchor.experiments.rounds import groups, load_rounds, method_order, results_dir
 
 __all__ = ["format_table", "groups", "load_rounds", "summary_table", "write_report"]
-
-#: Columns of the round table that hold lists or dicts (left out unless asked for).
-_BULKY = ("queried_ids", "queried_labels", "labelled_per_class", "f1_per_class")
-
-
-def _results(path: str | Path) -> ResultsDir:
-    results = ResultsDir(path)
-    if not results.path.is_dir():
-        raise ResultsDirError(f"results directory {results.path} does not exist")
-    if not results.is_results_dir():
-        raise ResultsDirError(f"{results.path} holds no skanchor results (no experiment.json)")
-    return results
-
-
-def load_rounds(path: str | Path, *, bulky: bool = False):
-    """Every round of every run in ``path`` as a ``pandas.DataFrame``.
-
-    Columns: ``run_id``, ``method``, ``strategy``, ``classifier``, ``seeds``, ``status``,
-    then the record fields (:data:`skanchor.experiments.loop.RECORD_FIELDS`); list and dict
-    fields only with ``bulky=True``.
-    """
-    import pandas as pd
-
-    rows: list[dict] = []
-    for store in _results(path).runs():
-        manifest = store.read_manifest()
-        identity = manifest.get("identity", {})
-        meta = {
-            "run_id": store.run_id,
-            "method": identity.get("method"),
-            "strategy": identity.get("strategy"),
-            "classifier": identity.get("classifier"),
-            "seeds": Seeds(**identity["seeds"]).label if "seeds" in identity else None,
-            "status": manifest.get("status"),
-        }
-        for record in store.load_rounds(repair=False):
-            row = {**meta, **record}
-            if not bulky:
-                for key in _BULKY:
-                    row.pop(key, None)
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def groups(rounds) -> list[tuple[str, str, Any]]:
-    """``(strategy, classifier, rows)`` per comparison group (Random joins every strategy)."""
-    out = []
-    if rounds.empty:
-        return out
-    is_random = rounds["method"] == "random"
-    strategies = sorted(set(rounds.loc[~is_random, "strategy"])) or sorted(
-        set(rounds.loc[is_random, "strategy"])
-    )
-    for strategy in strategies:
-        for classifier in sorted(set(rounds["classifier"])):
-            mask = (rounds["classifier"] == classifier) & (
-                (rounds["strategy"] == strategy) | is_random
-            )
-            if mask.any():
-                out.append((strategy, classifier, rounds[mask]))
-    return out
-
-
-def _method_order(methods: Any) -> list[str]:
-    order = list(METHODS)
-    return sorted(set(methods), key=lambda m: (order.index(m) if m in order else len(order), m))
 
 
 def summary_table(rounds):
@@ -102,7 +36,7 @@ def summary_table(rounds):
     for strategy, classifier, part in groups(rounds):
         per_run = {run_id: df.sort_values("round") for run_id, df in part.groupby("run_id")}
         matched = common_round([int(df["round"].max()) for df in per_run.values()])
-        for method in _method_order(part["method"]):
+        for method in method_order(part["method"]):
             runs = {k: v for k, v in per_run.items() if v["method"].iloc[0] == method}
             overall = [run_summary(df.to_dict("records")) for df in runs.values()]
             cut = [run_summary(df.to_dict("records"), upto=matched) for df in runs.values()]
@@ -121,6 +55,7 @@ def summary_table(rounds):
                 ("minority_found", [s["minority_found"] for s in overall]),
                 ("selection_time", [s["selection_time"] for s in overall]),
                 ("final_minority_f1", [s["final_minority_f1"] for s in overall]),
+                ("final_majority_f1", [s["final_majority_f1"] for s in overall]),
                 ("bm_auc_majority_f1", [s["auc_majority_f1"] for s in cut]),
                 ("bm_auc_minority_f1", [s["auc_minority_f1"] for s in cut]),
                 ("bm_minority_found", [s["minority_found"] for s in cut]),
@@ -208,7 +143,7 @@ def write_report(path: str | Path, *, plots: bool = True, fmt: str = "text") -> 
 
     Returns ``{"table": formatted table, "summary": DataFrame, "files": [written paths]}``.
     """
-    results = _results(path)
+    results = results_dir(path)
     rounds = load_rounds(results.path)
     summary = summary_table(rounds)
     files: list[Path] = []
@@ -217,8 +152,6 @@ def write_report(path: str | Path, *, plots: bool = True, fmt: str = "text") -> 
         (results.path / "summary.md").write_text(format_table(summary, "markdown") + "\n")
         files += [results.path / "summary.csv", results.path / "summary.md"]
         if plots:
-            from skanchor.experiments.plots import plot_all
-
             files += plot_all(rounds, results.path / "plots")
     return {
         "table": format_table(summary, fmt),

@@ -17,22 +17,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skanchor.experiments.config import ExperimentConfig, RunSpec
+from skanchor.experiments.config import ExperimentConfig, Protocol, RunSpec
 from skanchor.experiments.features import TaskFeatures, featurise
 from skanchor.experiments.loaders import build_task
-from skanchor.experiments.loop import Protocol, simulate
+from skanchor.experiments.loop import simulate
 from skanchor.experiments.store import ResultsDir, ResultsDirError, package_versions
 from skanchor.experiments.tasks import Task
 
-__all__ = ["ExperimentResult", "default_cache_dir", "prepare", "run_experiment"]
+__all__ = ["ExperimentResult", "default_cache_dir", "embedding_cache", "prepare", "run_experiment"]
 
 
 def default_cache_dir() -> Path:
-    """``$SKANCHOR_CACHE``, else ``$XDG_CACHE_HOME/skanchor`` (``~/.cache/skanchor``)."""
+    """``$SKANCHOR_CACHE``, else the per-user cache folder (``platformdirs.user_cache_dir``:
+    ``$XDG_CACHE_HOME/skanchor`` or ``~/.cache/skanchor`` on Linux). Embeddings are cached
+    in its ``embeddings`` folder unless told otherwise."""
     if os.environ.get("SKANCHOR_CACHE"):
         return Path(os.environ["SKANCHOR_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "skanchor"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("skanchor", appauthor=False))
+
+
+def embedding_cache(cache_dir: str | Path | bool | None = None) -> Path | None:
+    """Where embeddings are cached: ``cache_dir``; None: ``embeddings`` in
+    :func:`default_cache_dir` (shared by every experiment, safe across processes); False: no
+    cache."""
+    if cache_dir is None:
+        return default_cache_dir() / "embeddings"
+    if cache_dir is False:
+        return None
+    return Path(cache_dir)
 
 
 @dataclass
@@ -55,14 +69,17 @@ def prepare(
     *,
     task: Task | None = None,
     embedder: Any = None,
-    cache_dir: str | Path | None = None,
+    cache_dir: str | Path | bool | None = None,
     progress: bool = True,
 ) -> tuple[Task, TaskFeatures]:
-    """Build the task, embed it and index its pool (what every run shares)."""
+    """Build the task, embed it and index its pool (what every run shares).
+
+    ``cache_dir`` is read as :func:`embedding_cache` reads it (None: the shared default).
+    """
     if task is None:
         task = build_task(config.dataset, **config.task_options())
-    Protocol.from_config(config).check(task)
-    return task, _featurise(config, task, embedder, cache_dir, progress)
+    config.protocol.check(task)
+    return task, _featurise(config, task, embedder, embedding_cache(cache_dir), progress)
 
 
 def _featurise(
@@ -114,6 +131,7 @@ def run_experiment(
     cache_dir: str | Path | bool | None = None,
     task: Task | None = None,
     embedder: Any = None,
+    features: TaskFeatures | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
@@ -128,11 +146,16 @@ def run_experiment(
         round, new runs are added) and ``overwrite=True`` replaces them; otherwise it fails
         before anything is computed or written.
     cache_dir : path, False or None
-        Embedding cache folder; None uses ``out_dir/cache``, False disables caching.
+        Embedding cache folder; None: the shared default (:func:`embedding_cache`); False:
+        no caching.
     task : Task, optional
         A ready task instead of ``config.dataset`` (its name is recorded).
     embedder : transformer, optional
         Overrides ``config.embedder`` (e.g. a test featuriser).
+    features : TaskFeatures, optional
+        The vectors and index of ``task`` made by :func:`prepare` with the same embedder
+        and index settings, for several experiments on one task (nothing is embedded or
+        indexed again).
     progress : bool
         Progress bars (stderr) for embedding, runs and rounds.
     log : callable, optional
@@ -140,16 +163,18 @@ def run_experiment(
     """
     results = ResultsDir(out_dir)
     mode = results.check_writable(resume=resume, overwrite=overwrite)
-    protocol = Protocol.from_config(config)
+    protocol = config.protocol
     if task is None:
         _say(log, f"loading {config.dataset} ...")
         task = build_task(config.dataset, **config.task_options())
     protocol.check(task)
+    if features is not None and features.n_pool != task.n_pool:
+        raise ValueError(
+            f"features hold {features.n_pool:,} pool items and the task {task.n_pool:,}: "
+            "pass the features prepare() made for this task"
+        )
     old = _check_resume(results, config, task) if mode == "resume" else None
-    if cache_dir is None:
-        cache_dir = results.path / "cache"
-    elif cache_dir is False:
-        cache_dir = None
+    cache_dir = embedding_cache(cache_dir)
     runs = config.runs()
 
     outcome = ExperimentResult(results.path, task)
@@ -182,15 +207,17 @@ def run_experiment(
             _say(log, f"{len(done)} run(s) already finished, {len(runs)} to go")
         if not runs:
             return outcome
-        t0 = time.perf_counter()
-        _say(log, f"embedding {task.n_pool + task.test_texts.size:,} texts ({config.embedder}) ...")
-        features = _featurise(config, task, embedder, cache_dir, progress)
-        outcome.timings.update(features.timings)
-        _say(
-            log,
-            f"vectors {features.vectors.shape}, {config.index} index over {task.n_pool:,} pool "
-            f"items ({time.perf_counter() - t0:.1f} s)",
-        )
+        if features is None:
+            t0 = time.perf_counter()
+            n_texts = task.n_pool + task.test_texts.size
+            _say(log, f"embedding {n_texts:,} texts ({config.embedder}) ...")
+            features = _featurise(config, task, embedder, cache_dir, progress)
+            outcome.timings.update(features.timings)
+            _say(
+                log,
+                f"vectors {features.vectors.shape}, {config.index} index over "
+                f"{task.n_pool:,} pool items ({time.perf_counter() - t0:.1f} s)",
+            )
         outcome.statuses.update(
             _run_all(runs, config, task, features, protocol, results, progress=progress, log=log)
         )

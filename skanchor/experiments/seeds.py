@@ -23,12 +23,14 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
-__all__ = ["STREAMS", "Seeds", "seed_grid"]
+__all__ = ["STREAMS", "STREAM_SOURCES", "Seeds", "seed_grid"]
 
 #: Stream name -> (the Seeds field that seeds it, a stream number).
 STREAMS: dict[str, tuple[str, int]] = {
@@ -52,9 +54,9 @@ class Seeds:
     selection: int = 0
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"seed {name} must be a non-negative integer, got {value!r}")
+        seed = [Interval(Integral, 0, None, closed="left")]
+        values = asdict(self)
+        validate_parameter_constraints({name: seed for name in values}, values, caller_name="Seeds")
 
     @classmethod
     def from_int(cls, seed: int) -> Seeds:
@@ -67,7 +69,7 @@ class Seeds:
         if isinstance(value, Seeds):
             return value
         if isinstance(value, dict):
-            unknown = set(value) - {"initial", "model", "data", "selection"}
+            unknown = set(value) - set(STREAM_SOURCES)
             if unknown:
                 raise ValueError(f"unknown seed field {sorted(unknown)[0]!r}")
             return cls(**{k: int(v) for k, v in value.items()})
@@ -106,6 +108,10 @@ class Seeds:
     def integer(self, stream: str, round_: int = 0) -> int:
         """A 31-bit integer seed for ``stream`` in round ``round_`` (for ``random_state=``)."""
         return int(self.sequence(stream, round_).generate_state(1, np.uint32)[0] >> 1)
+
+
+#: The sources of randomness that have a seed of their own (the fields of :class:`Seeds`).
+STREAM_SOURCES: tuple[str, ...] = tuple(f.name for f in fields(Seeds))
 
 
 def seed_grid(

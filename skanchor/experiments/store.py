@@ -4,8 +4,7 @@ Layout::
 
     RESULTS_DIR/
       experiment.json        configuration, task (name, fingerprint, class counts), versions
-      .lock                  held (flock) while a process writes here
-      cache/                 embedding cache, unless another cache folder was given
+      .lock                  held (filelock) while a process writes here
       runs/<run id>/         one folder per method x strategy x classifier x seeds
         manifest.json        run configuration, versions, status, progress, initial set
         rounds.jsonl         one JSON record per completed round, appended and fsync'ed
@@ -16,7 +15,7 @@ Layout::
 A record is only appended once its round is complete (trained, evaluated, items queried and
 labelled), so a process killed at any point leaves complete records plus at most one
 truncated last line, which :meth:`RunStore.load_rounds` detects and cuts off. Manifests are
-replaced atomically (write to a temporary file, then ``os.replace``).
+replaced atomically (``skanchor._io.atomic_write``).
 """
 
 from __future__ import annotations
@@ -27,12 +26,13 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from skanchor._io import atomic_write
 
 __all__ = ["FORMAT", "ResultsDir", "ResultsDirError", "RunStore", "package_versions"]
 
@@ -81,20 +81,12 @@ def _now() -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` so that readers see the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be shared
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=_json_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    def write(f: Any) -> None:
+        json.dump(data, f, indent=2, sort_keys=False, default=_json_default)
+        f.write("\n")
+
+    atomic_write(path, write, text=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -256,24 +248,24 @@ class ResultsDir:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock on the directory (released by the OS if killed)."""
+        """Hold an exclusive lock on the directory while writing to it.
+
+        A second process (or a second holder in this one) is refused at once with a
+        :class:`ResultsDirError`. The lock is the operating system's (``filelock``: ``flock``
+        on POSIX, ``msvcrt.locking`` on Windows), so it is released if the holder is killed.
+        """
+        from filelock import FileLock, Timeout
+
         self.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.path / ".lock", timeout=0)
         try:
-            import fcntl
-        except ImportError:  # not POSIX: no lock
+            lock.acquire()
+        except Timeout:
+            raise ResultsDirError(f"another skanchor process is writing to {self.path}") from None
+        try:
             yield
-            return
-        with open(self.path / ".lock", "a") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ResultsDirError(
-                    f"another skanchor process is writing to {self.path}"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            lock.release()
 
     # -- experiment record ---------------------------------------------------------------
     def read_experiment(self) -> dict:

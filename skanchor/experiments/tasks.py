@@ -34,9 +34,11 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["Corpus", "Task", "make_task"]
 
@@ -208,14 +210,6 @@ def _task_labels(corpus: Corpus, minority: tuple[str, ...], others: str) -> tupl
     return out.astype(object), majority
 
 
-def _check_fraction(value: Any, name: str, *, allow_none: bool = True) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
-
-
 def _split(
     corpus: Corpus, y: np.ndarray, test_size: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +233,24 @@ def _split(
     return train, test
 
 
+_POSITIVE_OR_NONE = [Interval(Integral, 1, None, closed="left"), None]
+
+
+@validate_params(
+    {
+        "corpus": [Corpus],
+        "minority": [str, "array-like"],
+        "rate": [Interval(Real, 0, 1, closed="neither"), None],
+        "test_size": [Interval(Real, 0, 1, closed="neither")],
+        "max_test_majority": _POSITIVE_OR_NONE,
+        "pool_size": _POSITIVE_OR_NONE,
+        "others_label": [str],
+        "max_chars": _POSITIVE_OR_NONE,
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "name": [str, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_task(
     corpus: Corpus,
     minority: str | Sequence[str],
@@ -294,17 +306,10 @@ def make_task(
         )
     if others_label in minority:
         raise ValueError(f"others_label={others_label!r} is also a minority class")
-    rate = _check_fraction(rate, "rate")
     if rate is not None and rate * len(minority) >= 1:
         raise ValueError(
             f"rate={rate} leaves no room for the majority with {len(minority)} classes"
         )
-    test_size = _check_fraction(test_size, "test_size", allow_none=False)
-    for value, label in ((max_test_majority, "max_test_majority"), (pool_size, "pool_size")):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(f"{label} must be a positive integer or None, got {value!r}")
 
     rng = np.random.default_rng(seed)
     y, majority = _task_labels(corpus, minority, others_label)
@@ -353,8 +358,6 @@ def make_task(
 
     texts = corpus.texts
     if max_chars is not None:
-        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
-            raise ValueError(f"max_chars must be a positive integer or None, got {max_chars!r}")
         texts = _as_text_array([t[:max_chars] for t in texts])
     classes = tuple(sorted({*minority, majority}))
     params = {
