@@ -128,6 +128,7 @@ def test_every_task_config_is_valid_under_the_protocol():
         config = discovery.task_config(name)
         assert config.budget == spec.get("budget", 1000)
         assert (config.n_initial, config.n_initial_per_minority, config.batch_size) == (100, 5, 25)
+        assert config.embedder_params == discovery.PROTOCOL["embedder_params"]
 
 
 def test_configuration_experiment_carries_its_params():
