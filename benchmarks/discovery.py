@@ -82,6 +82,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from benchmarks import peers
 from skanchor.experiments import ExperimentConfig, Task, build_task, run_experiment
@@ -212,6 +213,28 @@ def task_vectors(task: Task, config: ExperimentConfig) -> np.ndarray:
     return np.asarray(model.fit_transform(texts), dtype=np.float32)
 
 
+class TaskVectors(TransformerMixin, BaseEstimator):
+    """The vectors of one task's pool then test texts, computed on first use by
+    :func:`task_vectors` (the library's embedder and cache) and handed out again to every
+    configuration run on the task (``run_experiment(embedder=...)``), so the model is loaded
+    and the cache read once per task, not once per configuration."""
+
+    def __init__(self, task: Task | None = None, config: ExperimentConfig | None = None):
+        self.task = task
+        self.config = config
+
+    def fit(self, X: Any = None, y: Any = None) -> TaskVectors:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        expected = np.concatenate([self.task.pool_texts, self.task.test_texts])
+        if len(X) != expected.size or list(X) != expected.tolist():
+            raise ValueError(f"TaskVectors holds the texts of task {self.task.name!r} only")
+        if getattr(self, "vectors_", None) is None:
+            self.vectors_ = task_vectors(self.task, self.config)
+        return self.vectors_
+
+
 def select_tasks(half: str | None = None, names: Iterable[str] | None = None) -> list[str]:
     """Task names of a half (``"tuning"``, ``"report"``, ``"all"``) or as listed."""
     if names:
@@ -324,6 +347,7 @@ def run(
     for task_name in names:
         base = task_config(task_name, tasks, **overrides)
         task = load_task(task_name, base)
+        vectors = TaskVectors(task, base)  # embedded (or read from the cache) once per task
         spent[task_name] = {}
         for name, conf in configs.items():
             config = conf.experiment(task_name, seeds=seeds, tasks=tasks, **overrides)
@@ -335,6 +359,7 @@ def run(
                 resume=True,
                 cache_dir=_cache_for(config),
                 task=task,
+                embedder=vectors,
                 progress=False,
                 log=None,
             )
@@ -503,7 +528,13 @@ def markdown(report: dict) -> str:
         first = next(iter(row.values()))
         pool = first.get("pool") or {}
         counts = ", ".join(f"{k} {v:,}" for k, v in pool.items())
-        lines += [f"**{task}** (pool: {counts}; budget {first['budget']:,})", "", header]
+        minutes = sum(cell["elapsed_s"] for cell in row.values()) / 60
+        lines += [
+            f"**{task}** (pool: {counts}; budget {first['budget']:,}; the runs below took "
+            f"{minutes:.0f} min of training, selection and testing)",
+            "",
+            header,
+        ]
         lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, cell in row.items():
             lines.append(

@@ -283,6 +283,18 @@ def test_discovery_resumes_without_redoing_runs(tiny_run):
     assert len(sorted(root.glob("bbc-tech/*/runs/*/rounds.jsonl"))) == 8
 
 
+def test_task_vectors_serve_their_own_task_only():
+    config = discovery.task_config("bbc-tech", TINY, **TFIDF)
+    task = discovery.load_task("bbc-tech", config)
+    texts = np.concatenate([task.pool_texts, task.test_texts]).tolist()
+    vectors = discovery.TaskVectors(task, config)
+    first = vectors.fit_transform(texts)
+    assert first.shape == (len(texts), 32)
+    assert vectors.fit_transform(texts) is first  # computed once
+    with pytest.raises(ValueError, match="texts of task 'bbc-tech' only"):
+        vectors.transform(texts[::-1])
+
+
 def test_pool_size_check_runs_the_library_loop(tmp_path, monkeypatch):
     monkeypatch.setattr(synthetic, "CACHE_DIR", tmp_path)
     configs = {"anchoral": discovery.CONFIGS["anchoral"], "noop": discovery.CONFIGS["noop"]}
