@@ -86,7 +86,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from benchmarks import peers
 from skanchor.experiments import ExperimentConfig, Task, build_task, run_experiment
-from skanchor.experiments.components import CLASSIFIERS, METHODS, get_method
+from skanchor.experiments.components import (
+    CLASSIFIERS,
+    METHODS,
+    check_strategy,
+    get_classifier,
+    get_method,
+)
 from skanchor.experiments.config import RunSpec
 from skanchor.experiments.features import make_embedder
 from skanchor.experiments.metrics import run_summary
@@ -129,19 +135,18 @@ class Configuration:
         ``task`` (an entry of ``tasks``, default :data:`TASKS`); ``overrides`` replace
         fields (e.g. ``embedder="tfidf"`` for a smoke run)."""
         method = get_method(self.method).name
+        strategy = check_strategy(self.strategy)
+        classifier = get_classifier(self.classifier).name
         data = task_settings(task, tasks)
         data.update(
-            methods=[method],
-            strategies=[self.strategy],
-            classifiers=[self.classifier],
-            seeds=list(seeds),
+            methods=[method], strategies=[strategy], classifiers=[classifier], seeds=list(seeds)
         )
         if self.method_params:
             data["method_params"] = {method: dict(self.method_params)}
         if self.strategy_params:
-            data["strategy_params"] = {self.strategy: dict(self.strategy_params)}
+            data["strategy_params"] = {strategy: dict(self.strategy_params)}
         if self.classifier_params:
-            data["classifier_params"] = {self.classifier: dict(self.classifier_params)}
+            data["classifier_params"] = {classifier: dict(self.classifier_params)}
         data.update(overrides)
         return ExperimentConfig.from_dict(data)
 
