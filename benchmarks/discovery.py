@@ -563,11 +563,19 @@ def markdown(report: dict) -> str:
             "|---|---:|---:|---:|",
         ]
         for name, t in report["targets"].items():
+            time_ratio = t["time_ratio"]
+            times = (
+                f"{time_ratio['median']:.2f}, {time_ratio['max']:.2f}"
+                if time_ratio["per_task"]
+                else "- (the reference)"
+                if name == REFERENCE
+                else "-"
+            )
+            auc = t["auc_share"]
             lines.append(
                 f"| {name} | {t['found_ratio']['median']:.2f} "
-                f"| {t['auc_share']['share']:.0%} ({sum(t['auc_share']['per_task'].values())}"
-                f"/{len(t['auc_share']['per_task'])}) "
-                f"| {t['time_ratio']['median']:.2f}, {t['time_ratio']['max']:.2f} |"
+                f"| {auc['share']:.0%} ({sum(auc['per_task'].values())}/{len(auc['per_task'])}) "
+                f"| {times} |"
             )
         lines += [
             "",
