@@ -28,7 +28,8 @@ indexes are cached in ``--cache-dir`` (``HNSWIndex.save`` / ``load``); the vecto
 regenerated from the seed. ``--build-only`` builds the cache and exits (for a long build
 under ``nohup``). Timings are reported, never asserted: this is a benchmark, not a test.
 
-Run ``python benchmarks/anchoring_overhead.py --help`` for the options.
+Run ``python -m benchmarks.anchoring_overhead --help`` (from the repository root) for the
+options.
 """
 
 from __future__ import annotations
@@ -47,29 +48,25 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
-
-
-sys.path.insert(0, str(HERE))  # benchlib.py: the pool generator and index cache shared by
-# this script, compare.py, transformer_selection.py and the asv suite
-from benchlib import (  # noqa: E402
-    DATA_VERSION,
+# The pool generator and index cache shared with compare.py, transformer_selection.py,
+# discovery.py and the asv suite.
+from benchmarks.asv.suite.synthetic import DATA_VERSION, make_pool
+from benchmarks.asv.suite.synthetic import cache_key as _cache_key
+from benchmarks.asv.suite.synthetic import get_index as _get_index
+from benchmarks.asv.suite.synthetic import pool_spec as _pool_spec
+from benchmarks.benchlib import (
     Timer,
     code_fingerprint,
     current_rss_bytes,
     machine_info,
-    make_pool,
     other_load,
     peak_rss_bytes,
     stats,
 )
-from benchlib import cache_key as _cache_key  # noqa: E402
-from benchlib import cpu_snapshot as _cpu_snapshot  # noqa: E402
-from benchlib import get_index as _get_index  # noqa: E402
-from benchlib import pool_spec as _pool_spec  # noqa: E402
+from benchmarks.benchlib import cpu_snapshot as _cpu_snapshot
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 __all__ = ["DATA_VERSION", "current_rss_bytes", "make_pool"]
 
@@ -88,7 +85,7 @@ MICRO = (  # sub-steps timed outside select, on the same inputs
 
 
 def pool_spec(n: int, args: argparse.Namespace) -> dict:
-    """The synthetic pool's parameters from this script's options (``benchlib.pool_spec``)."""
+    """The synthetic pool's parameters from this script's options (``synthetic.pool_spec``)."""
     return _pool_spec(
         n,
         dim=args.dim,
@@ -669,9 +666,9 @@ def main(argv=None) -> int:
             res = run_size_limited(n, args, _log)
         else:
             tmp = out.with_name(f"{out.stem}.n{n}.part.json")
-            cmd = [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
-            cmd += ["--worker", str(n), "--worker-out", str(tmp)]
-            proc = subprocess.run(cmd, check=False)
+            cmd = [sys.executable, "-m", "benchmarks.anchoring_overhead", *sys.argv[1:]]
+            cmd += ["--worker", str(n), "--worker-out", str(tmp.resolve())]
+            proc = subprocess.run(cmd, check=False, cwd=ROOT)
             if proc.returncode != 0:
                 _log(f"N={n}: worker failed with exit code {proc.returncode}")
                 results["sizes"].append({"n": n, "error": proc.returncode})

@@ -18,28 +18,25 @@ and query 25 items per round by predictive entropy):
                       max_candidates=10_000)``
 ==================== =========================================================================
 
-Two parts, each method in its own child process (so peak memory is per method):
+Each method runs in its own child process (so peak memory is per method): per-query
+selection time at N = 10k / 100k / 1M synthetic clustered vectors (the pools of
+:mod:`benchmarks.asv.suite.synthetic`, d = 384; cached under ``benchmarks/.cache``), starting
+from 1,000 labelled items, ``--rounds`` rounds of 25. The first query is kept apart (small-text
+builds its HNSW index inside it; skanchor's index is built once ahead and its build time is
+reported separately); the steady-state median is over the later rounds. Peak RSS
+(``ru_maxrss``) of the child and the bytes of vectors + HNSW graph are recorded.
 
-1. **speed** (``--sizes``): per-query selection time at N = 10k / 100k / 1M synthetic clustered
-   vectors (the pool of ``anchoring_overhead.py``, d = 384; cached under ``benchmarks/.cache``),
-   starting from 1,000 labelled items, ``--rounds`` rounds of 25. The first query is kept
-   apart (small-text builds its HNSW index inside it; skanchor's index is built once ahead and
-   its build time is reported separately); the steady-state median is over the later rounds.
-   Peak RSS (``ru_maxrss``) of the child and the bytes of vectors + HNSW graph are recorded.
-2. **tasks** (``--tasks``): a rare Reuters-21578 topic (coffee, one-vs-rest) and IMDB with the
-   positive class downsampled to 1% (pool: 12,375 negative + 125 positive train reviews; test:
-   the same from the test split), MiniLM sentence embeddings (cached). Each seed starts from 5
-   minority + 95 majority labelled items and labels 25 per round up to ``--budget`` (1,000);
-   reported: minority items found, minority-class F1 on the test split after every round and
-   its AUC (trapezoid, normalised by the label range), and the total selection time.
+Quality on real tasks (minority found, minority-F1 AUC) is measured by
+:mod:`benchmarks.discovery`, which runs small-text's ``AnchorSubsampling`` through the
+library's own loop next to the paper's baselines.
 
 A method that fails (e.g. a peer on current numpy / scikit-learn) is reported with its error.
 Peers run in ``--peers-python`` (default ``benchmarks/.peers-venv/bin/python`` when it exists,
 else this interpreter); see ``benchmarks/install-peers.sh``.
 
-    python benchmarks/compare.py                       # everything (~40-60 min on 2 cores)
-    python benchmarks/compare.py --quick               # smoke run (~3 min)
-    python benchmarks/compare.py --part speed --sizes 10000 100000
+    python -m benchmarks.compare                       # everything (~40-60 min on 2 cores)
+    python -m benchmarks.compare --quick               # smoke run (~3 min)
+    python -m benchmarks.compare --sizes 10000 100000 --methods skanchor-anchoral smalltext-anchor
 
 Prints markdown tables and writes JSON (``--out``, default
 ``benchmarks/results/compare.json``). Timings are measurements, never assertions.
@@ -57,12 +54,11 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))
+from benchmarks import benchlib
+from benchmarks.asv.suite import synthetic
+from benchmarks.benchlib import Timer, stats
 
-import benchlib  # noqa: E402
-from benchlib import Timer, stats  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SKANCHOR = ("skanchor-anchoral", "skanchor-randsub", "skanchor-seals", "skanchor-noop")
 PEERS = (
@@ -83,23 +79,12 @@ BUILDS_IN_QUERY = (
     "smalltext-anchor-vec",
     "smalltext-seals-vec",
 )
-#: Used for the real tasks (quality) instead of the stock small-text rows: same selections,
-#: see ``VectorisedEntropy``; the stock rows' cost is measured in the speed part.
-TASK_SUBSTITUTE = {
-    "smalltext-anchor": "smalltext-anchor-vec",
-    "smalltext-seals": "smalltext-seals-vec",
-}
-
 BATCH = 25
 A, K, M_SUB, M_RANDSUB = 10, 50, 1000, 10_000
 
 
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _version(dist: str) -> str | None:
-    return benchlib._version(dist)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,13 +309,13 @@ def _one_query(method, labelled, labels, pool_ids) -> tuple[np.ndarray, float]:
 def worker_speed(name: str, n: int, args) -> dict:
     """Per-query selection time on the synthetic pool of size n."""
     res = {"method": name, "n": n}
-    X, y, spec = benchlib.synthetic_pool(n)
+    X, y, spec = synthetic.synthetic_pool(n)
     res["vectors_bytes"] = int(X.nbytes)
     X = np.ascontiguousarray(X)  # read into memory: every method gets the same in-RAM array
     res["rss_after_vectors_bytes"] = benchlib.current_rss_bytes()
 
     def index_factory():
-        index, info = benchlib.get_index(X, spec, build=False, log=_log)
+        index, info = synthetic.get_index(X, spec, build=False, log=_log)
         index.set_params(num_threads=1)
         res["index_load_s"] = info["load_s"]
         res["index_build_s"] = info["build_s"]
@@ -377,75 +362,6 @@ def worker_speed(name: str, n: int, args) -> dict:
     return res
 
 
-def worker_task(name: str, task_name: str, args) -> dict:
-    """Minority discovery and minority-F1 AUC on a real task, over seeds."""
-    from sklearn.metrics import f1_score
-
-    task = benchlib.task_features(task_name, args.features, log=_log)
-    X, y = task["pool_X"], task["pool_y"]
-    Xt, yt = task["test_X"], task["test_y"]
-    tag = task_name if args.features == "minilm" else f"{task_name}-{args.features}"
-    spec = {"n": len(X), "dim": X.shape[1], "seed": 0, "n_clusters": tag, "data_version": 1}
-    build = {}
-
-    def index_factory():
-        # built once per task and cached like the synthetic ones (not counted in query time)
-        index, info = benchlib.get_index(X, spec, build=True, log=_log)
-        index.set_params(num_threads=1)
-        build.update(build_s=info["build_s"], cached=info["cached"])
-        return index
-
-    cls = REGISTRY[name]
-    res = {"method": name, "task": task_name, "library": cls.library, "seeds": []}
-    res["features"] = args.features
-    res["pool"] = {"n": len(X), "minority": int(y.sum())}
-    res["test"] = {"n": len(Xt), "minority": int(yt.sum())}
-    for seed in args.seeds:
-        method = cls(X, seed, index_factory)
-        rng = np.random.default_rng([seed, 11])
-        labelled = np.sort(
-            np.concatenate(
-                [
-                    rng.choice(np.flatnonzero(y == 1), 5, replace=False),
-                    rng.choice(np.flatnonzero(y == 0), 95, replace=False),
-                ]
-            )
-        )
-        sizes, f1s, times = [], [], []
-        while True:
-            method.fit(labelled, y[labelled])
-            sizes.append(int(labelled.size))
-            f1s.append(float(f1_score(yt, method.model.predict(Xt), pos_label=1)))
-            if labelled.size >= args.budget:
-                break
-            pool_ids = np.setdiff1d(np.arange(len(X), dtype=np.int64), labelled)
-            picks, s = _one_query(method, labelled, y[labelled], pool_ids)
-            times.append(s)
-            labelled = np.sort(np.concatenate([labelled, picks]))
-        sizes_a, f1_a = np.asarray(sizes, float), np.asarray(f1s)
-        auc = float(np.trapezoid(f1_a, sizes_a) / (sizes_a[-1] - sizes_a[0]))
-        rec = {
-            "seed": seed,
-            "minority_found": int(y[labelled].sum()) - 5,
-            "labelled": int(labelled.size),
-            "f1_curve": f1s,
-            "sizes": sizes,
-            "minority_f1_auc": auc,
-            "final_f1": f1s[-1],
-            "total_selection_s": float(sum(times)),
-            "first_query_s": times[0],
-            "median_query_ms": 1e3 * float(np.median(times)),
-        }
-        res["seeds"].append(rec)
-        _log(
-            f"{name} {task_name} seed {seed}: found {rec['minority_found']}, "
-            f"AUC {auc:.3f}, selection {rec['total_selection_s']:.1f} s"
-        )
-    res["index_build"] = build
-    res["peak_rss_bytes"] = benchlib.peak_rss_bytes()
-    return res
-
-
 def run_worker(args) -> int:
     from threadpoolctl import threadpool_limits
 
@@ -453,19 +369,15 @@ def run_worker(args) -> int:
     CLASS_WEIGHT = None if args.class_weight == "none" else args.class_weight
     out = {"versions": {}, "python": sys.executable, "class_weight": args.class_weight}
     for lib, dist in LIB_VERSION.items():
-        out["versions"][lib] = _version(dist)
+        out["versions"][lib] = benchlib.package_version(dist)
     t0 = time.time()
     try:
         with threadpool_limits(limits=args.blas_threads or None):
-            if args.worker == "speed":
-                out.update(worker_speed(args.method, args.n, args))
-            else:
-                out.update(worker_task(args.method, args.task, args))
+            out.update(worker_speed(args.method, args.n, args))
     except Exception as exc:  # a peer that fails is reported, not dropped
         out.update(
             method=args.method,
             n=args.n,
-            task=args.task,
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         )
@@ -481,14 +393,13 @@ def run_worker(args) -> int:
 
 
 def _child(args, argv_extra: list[str], python: str, tmp: Path, timeout: float) -> dict:
-    cmd = [python, str(Path(__file__).resolve()), *argv_extra, "--worker-out", str(tmp)]
-    cmd += ["--seed", str(args.seed), "--rounds", str(args.rounds), "--budget", str(args.budget)]
+    cmd = [python, "-m", "benchmarks.compare", *argv_extra, "--worker-out", str(tmp.resolve())]
+    cmd += ["--seed", str(args.seed), "--rounds", str(args.rounds)]
     cmd += ["--blas-threads", str(args.blas_threads)]
     cmd += ["--max-first-query-s", str(args.max_first_query_s)]
-    cmd += ["--slow-rounds", str(args.slow_rounds), "--features", args.features]
-    cmd += ["--seeds", *map(str, args.seeds), "--class-weight", args.class_weight]
+    cmd += ["--slow-rounds", str(args.slow_rounds), "--class-weight", args.class_weight]
     try:
-        proc = subprocess.run(cmd, check=False, timeout=timeout)
+        proc = subprocess.run(cmd, check=False, timeout=timeout, cwd=HERE.parent)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     if proc.returncode != 0 or not tmp.is_file():
@@ -524,48 +435,41 @@ def main(argv=None) -> int:
         "code": benchlib.code_fingerprint(),
         "args": vars(args),
         "speed": [],
-        "tasks": [],
     }
     peers_py = peers_python(args)
     results["peers_python"] = peers_py
     tmp = out.with_name(out.stem + ".part.json")
 
-    def run_child(part: str, name: str, key: str, value) -> None:
-        """Run one method in its own process; its record joins ``results[part]`` (saved)."""
+    def run_child(name: str, n: int) -> None:
+        """Run one method in its own process; its record joins ``results["speed"]`` (saved)."""
         py = sys.executable if name in SKANCHOR else peers_py
-        _log(f"{part}: {name} {key}={value}")
-        worker = ["--worker", "speed" if part == "speed" else "task", "--method", name]
-        r = _child(args, [*worker, f"--{key}", str(value)], py, tmp, args.timeout)
+        _log(f"speed: {name} n={n}")
+        worker = ["--worker", "speed", "--method", name, "--n", str(n)]
+        r = _child(args, worker, py, tmp, args.timeout)
         r.setdefault("method", name)
-        r.setdefault(key, value)
-        results[part].append(r)
+        r.setdefault("n", n)
+        results["speed"].append(r)
         out.write_text(json.dumps(results, indent=1))
 
-    if args.part in ("all", "speed"):
-        for n in args.sizes:
-            spec = benchlib.pool_spec(n)
-            if not benchlib.have_index(spec):
-                _log(f"N={n}: no cached index; building it (once) ...")
-                X, _, _ = benchlib.synthetic_pool(n)
-                benchlib.get_index(np.ascontiguousarray(X), spec, log=_log)
-            benchlib.synthetic_pool(n)  # make sure the .npy cache exists before the children
-            for name in args.methods:
-                if n >= 1_000_000 and name in BUILDS_IN_QUERY and not args.peers_1m:
-                    results["speed"].append(
-                        {
-                            "method": name,
-                            "n": n,
-                            "skipped": "builds its own HNSW index inside the first query "
-                            "(~19 min for 1M x 384 on 2 cores); run with --peers-1m",
-                        }
-                    )
-                    continue
-                run_child("speed", name, "n", n)
-    if args.part in ("all", "tasks"):
-        task_methods = list(dict.fromkeys(TASK_SUBSTITUTE.get(m, m) for m in args.methods))
-        for task in args.tasks:
-            for name in task_methods:
-                run_child("tasks", name, "task", task)
+    for n in args.sizes:
+        spec = synthetic.pool_spec(n)
+        if not synthetic.have_index(spec):
+            _log(f"N={n}: no cached index; building it (once) ...")
+            X, _, _ = synthetic.synthetic_pool(n)
+            synthetic.get_index(np.ascontiguousarray(X), spec, log=_log)
+        synthetic.synthetic_pool(n)  # make sure the .npy cache exists before the children
+        for name in args.methods:
+            if n >= 1_000_000 and name in BUILDS_IN_QUERY and not args.peers_1m:
+                results["speed"].append(
+                    {
+                        "method": name,
+                        "n": n,
+                        "skipped": "builds its own HNSW index inside the first query "
+                        "(~19 min for 1M x 384 on 2 cores); run with --peers-1m",
+                    }
+                )
+                continue
+            run_child(name, n)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     out.write_text(json.dumps(results, indent=1))
     print(markdown(results))
@@ -629,55 +533,16 @@ def markdown(results: dict) -> str:
                 f" | {_gib(peak)} | {_gib(own)} | {mem} | {note} |"
             )
         lines.append("")
-    tasks = results.get("tasks", [])
-    if tasks:
-        lines.append(
-            "Real tasks, budget {} labels from 5 minority + 95 majority, 25 per round; "
-            "median [min, max] over seeds {}.\n".format(
-                results["args"]["budget"], results["args"]["seeds"]
-            )
-        )
-        lines.append(
-            "| task | method | minority found | minority-F1 AUC | final minority F1 |"
-            " total selection time (s) | median query (ms) | note |"
-        )
-        lines.append("|" + "---|" * 8)
-        for r in tasks:
-            if "error" in r or not r.get("seeds"):
-                lines.append(
-                    f"| {r['task']} | {r['method']} | - | - | - | - | - | "
-                    f"{r.get('error', 'no result')} |"
-                )
-                continue
-
-            def agg(key, fmt, r=r):
-                v = np.array([s[key] for s in r["seeds"]], float)
-                return f"{fmt(np.median(v))} [{fmt(v.min())}, {fmt(v.max())}]"
-
-            note = ""
-            if r.get("index_build"):
-                note = f"index build {r['index_build']['build_s']:.0f} s, once, not counted"
-            task = r["task"] + ("" if r.get("features", "minilm") == "minilm" else " (tfidf)")
-            lines.append(
-                f"| {task} | {r['method']} | {agg('minority_found', lambda x: f'{x:.0f}')}"
-                f" | {agg('minority_f1_auc', lambda x: f'{x:.3f}')}"
-                f" | {agg('final_f1', lambda x: f'{x:.3f}')}"
-                f" | {agg('total_selection_s', lambda x: f'{x:.1f}')}"
-                f" | {agg('median_query_ms', lambda x: f'{x:.0f}')} | {note} |"
-            )
-        lines.append("")
     return "\n".join(lines)
 
 
 def merge(runs: list[dict]) -> dict:
-    """Several result files of this script as one (speed rows, then task rows, in order)."""
+    """Several result files of this script as one (their speed rows, in order)."""
     out = dict(runs[0])
     out["speed"] = [r for run in runs for r in run.get("speed", [])]
-    out["tasks"] = [r for run in runs for r in run.get("tasks", [])]
     out["merged_from"] = [
         {k: run.get(k) for k in ("command", "started", "finished")} for run in runs
     ]
-    out["args"] = next((run["args"] for run in runs if run.get("tasks")), runs[0]["args"])
     return out
 
 
@@ -685,18 +550,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    p.add_argument("--part", choices=("all", "speed", "tasks"), default="all")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    p.add_argument("--tasks", nargs="+", default=list(benchlib.TASKS), choices=benchlib.TASKS)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--budget", type=int, default=1000)
-    p.add_argument(
-        "--features",
-        choices=("minilm", "tfidf"),
-        default="minilm",
-        help="tasks: MiniLM sentence embeddings (cached) or TF-IDF + SVD-384 (fast)",
-    )
     p.add_argument(
         "--class-weight",
         choices=("none", "balanced"),
@@ -719,17 +574,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--report", nargs="+", metavar="JSON", help="merge earlier result files, print, exit"
     )
-    p.add_argument("--quick", action="store_true", help="10k only, 1 seed, budget 300")
-    p.add_argument("--worker", choices=("speed", "task"), help=argparse.SUPPRESS)
+    p.add_argument("--quick", action="store_true", help="10k only, 3 rounds")
+    p.add_argument("--worker", choices=("speed",), help=argparse.SUPPRESS)
     p.add_argument("--method", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--task", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.sizes = [10_000]
-        args.seeds = args.seeds[:1]
-        args.budget = min(args.budget, 300)
         args.rounds = min(args.rounds, 3)
     return args
 

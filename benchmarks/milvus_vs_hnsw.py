@@ -5,7 +5,7 @@ Synthetic clustered unit vectors; recall is measured against ExactIndex on the l
 after masking ``--masked`` random items (the labelled set). Both engines get the same HNSW
 parameters. Prints a markdown table and writes JSON.
 
-    python benchmarks/milvus_vs_hnsw.py --n 100000 --dim 64 \
+    python -m benchmarks.milvus_vs_hnsw --n 100000 --dim 64 \
         --out benchmarks/results/milvus_100k.json
 """
 
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import write_result  # benchmarks/ is sys.path[0] when run as a script
 
+from benchmarks.benchlib import write_result
 from skanchor.index import ExactIndex, HNSWIndex, MilvusIndex
 
 

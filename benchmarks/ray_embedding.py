@@ -5,7 +5,7 @@ The texts are written to parquet shards first; the Ray time covers the whole
 ``embed_parquet`` call (Ray start, actor start-up and model loads, reads, writes), the
 single-process time covers ``fit`` + ``transform``. Vectors of both are compared.
 
-    python benchmarks/ray_embedding.py --texts 4000 --workers 2 \
+    python -m benchmarks.ray_embedding --texts 4000 --workers 2 \
         --out benchmarks/results/ray_embedding.json
 """
 
@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import write_result  # benchmarks/ is sys.path[0] when run as a script
+
+from benchmarks.benchlib import write_result
 
 
 def corpus(n: int, seed: int = 0) -> list[str]:

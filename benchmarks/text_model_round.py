@@ -23,8 +23,8 @@ Prints a markdown table and writes JSON (``--out``, default
 ``benchmarks/results/text_model_round[_quick].json``, git-ignored). Timings are
 measurements, never checks; the machine's load from other processes is recorded beside them.
 
-    python benchmarks/text_model_round.py --quick      # ~1 min smoke run (32 texts, M=64)
-    python benchmarks/text_model_round.py              # the round above (minutes on 2 cores)
+    python -m benchmarks.text_model_round --quick      # ~1 min smoke run (32 texts, M=64)
+    python -m benchmarks.text_model_round              # the round above (minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -38,12 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))
+from benchmarks import benchlib
+from benchmarks.benchlib import Timer
 
-import benchlib  # noqa: E402
-from benchlib import Timer  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def _log(msg: str) -> None:

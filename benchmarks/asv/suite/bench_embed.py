@@ -11,11 +11,10 @@ N_TEXTS = 64
 
 
 def _texts():
-    from .common import benchlib
-
     try:
-        task = benchlib.load_task("reuters-coffee")
-        texts = task["pool_texts"]
+        from skanchor.experiments import load_corpus
+
+        texts = load_corpus("reuters")[0].texts.tolist()
     except (FileNotFoundError, ImportError):
         texts = [f"synthetic sentence number {i} about markets and films" for i in range(999)]
     return list(dict.fromkeys(texts))[:N_TEXTS]

@@ -1,4 +1,4 @@
-"""Fixtures shared by the asv benchmarks, on top of ``benchmarks/benchlib.py``.
+"""Fixtures shared by the asv benchmarks, on top of :mod:`.synthetic`.
 
 Loaded objects (memory-mapped pools, HNSW indexes, fitted models) are memoised per process:
 asv re-runs ``setup`` before every timed call, and a 1M index takes seconds to load.
@@ -7,19 +7,11 @@ asv re-runs ``setup`` before every timed call, and a 1M index takes seconds to l
 from __future__ import annotations
 
 import os
-import sys
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
-_BENCH = Path(__file__).resolve().parents[1]  # benchmarks/: benchlib.py lives there
-if str(_BENCH) not in sys.path:
-    sys.path.insert(0, str(_BENCH))
-if str(_BENCH.parent) not in sys.path:  # a checkout run with --python=same, not installed
-    sys.path.append(str(_BENCH.parent))
-
-import benchlib  # noqa: E402
+from . import synthetic
 
 #: Pool sizes of the scaling benchmarks. The 1M index is only loaded from the cache (a build
 #: takes ~19 min on 2 cores): without it the 1M cases are skipped. ``SKANCHOR_BENCH_SIZES``
@@ -41,28 +33,28 @@ def prepare_pools(sizes=SIZES) -> dict:
     """setup_cache body: make sure the pools' ``.npy`` files and buildable indexes exist."""
     out = {}
     for n in sizes:
-        spec = benchlib.pool_spec(n)
-        if n in BUILDABLE or benchlib.have_index(spec):
-            X, _, _ = benchlib.synthetic_pool(n)
-            if not benchlib.have_index(spec):
-                benchlib.get_index(np.ascontiguousarray(X), spec)
-        out[n] = benchlib.have_index(spec)
+        spec = synthetic.pool_spec(n)
+        if n in BUILDABLE or synthetic.have_index(spec):
+            X, _, _ = synthetic.synthetic_pool(n)
+            if not synthetic.have_index(spec):
+                synthetic.get_index(np.ascontiguousarray(X), spec)
+        out[n] = synthetic.have_index(spec)
     return out
 
 
 @cache
 def pool(n: int):
     """``(X, y)``: the synthetic pool, read into memory once per process."""
-    X, y, _ = benchlib.synthetic_pool(n)
+    X, y, _ = synthetic.synthetic_pool(n)
     return np.ascontiguousarray(X), y
 
 
 @cache
 def index(n: int):
-    spec = benchlib.pool_spec(n)
-    if not benchlib.have_index(spec):
+    spec = synthetic.pool_spec(n)
+    if not synthetic.have_index(spec):
         skip(f"no cached index for N={n} (build it with anchoring_overhead.py --build-only)")
-    idx, _ = benchlib.get_index(None, spec, build=False)
+    idx, _ = synthetic.get_index(None, spec, build=False)
     idx.set_params(num_threads=1)
     return idx
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from . import common
-from .common import SIZES, benchlib, prepare_pools
+from . import common, synthetic
+from .common import SIZES, prepare_pools
 
 
 class IndexBuild:
@@ -19,8 +19,8 @@ class IndexBuild:
     number = 1
 
     def setup(self, n):
-        spec = benchlib.pool_spec(n)
-        self.X, _ = benchlib.make_pool(spec)
+        spec = synthetic.pool_spec(n)
+        self.X, _ = synthetic.make_pool(spec)
 
     def time_build(self, n):
         from skanchor import HNSWIndex
@@ -49,10 +49,10 @@ class IndexLoad:
     def setup(self, cached, n):
         if not cached.get(n):
             raise NotImplementedError(f"no cached index for N={n}")
-        self.spec = benchlib.pool_spec(n)
+        self.spec = synthetic.pool_spec(n)
 
     def time_load(self, cached, n):
-        benchlib.get_index(None, self.spec, build=False)
+        synthetic.get_index(None, self.spec, build=False)
 
     def track_graph_bytes_per_item(self, cached, n):
         return common.index(n).index_.index_file_size() / n
@@ -67,6 +67,6 @@ class IndexLoad:
         _, labelled, labels, pool_ids, _ = common.initial_state(n)
         common.make_filter("anchoral", n).select(labelled, labels, pool_ids=pool_ids)
         base = X.nbytes + idx.index_.index_file_size()
-        return benchlib.peak_rss_bytes() / base
+        return synthetic.peak_rss_bytes() / base
 
     track_peak_over_vectors_plus_graph.unit = "ratio"

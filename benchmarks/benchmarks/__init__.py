@@ -1,1 +1,0 @@
-"""skanchor's asv benchmarks (see ``benchmarks/asv.conf.json`` and ``benchmarks/README.md``)."""
