@@ -1,8 +1,9 @@
 """Label propagation over the kNN graph of the subpool: a neighbourhood score for the minority.
 
 The vector index already knows every item's neighbours. :func:`label_propagation_sampling`
-links each candidate to its nearest candidates and labelled items (one ``index.search`` per
-candidate, ``O(M * K)`` for ``M`` candidates and ``K`` neighbours, never ``O(N)``), spreads
+links each candidate to its nearest candidates and labelled items (one ``index.search`` query
+of ``K + 1`` neighbours per candidate and an ``O(M * K)`` graph for ``M`` candidates; nothing
+scans the ``N`` items of the pool), spreads
 the labels over that graph with scikit-learn's :class:`~sklearn.semi_supervised.LabelSpreading`
 and selects the candidates with the largest propagated minority probability: the items that
 sit next to labelled minority items, whatever the classifier thinks of them.
@@ -167,8 +168,10 @@ def label_propagation_sampling(
        items of ``X`` and the labelled items, weighted by cosine similarity (negative ones
        dropped) and symmetrised. With the context of :class:`~skanchor.AnchoredQueryStrategy`
        (``index``, ``pool_ids``, ``labelled_ids``) the neighbours come from
-       ``index.search`` of the stored vectors, ``O(M * n_neighbours)`` for ``M`` items; the
-       index's mask state is left as it was found. Without an index, from a brute-force
+       ``index.search`` of the stored vectors (``M`` queries, an ``O(M * n_neighbours)``
+       graph); the labelled items are unmasked for that search and masked again, so the
+       index's mask state is left as it was found (do not search the same index from another
+       thread meanwhile). Without an index, from a brute-force
        cosine kNN over the classifier's representation of ``X`` and of the labelled items
        (``X_labelled`` or a modAL learner's ``X_training``), ``O(M * (M + n_labelled))``.
     2. **Propagation.** :class:`~sklearn.semi_supervised.LabelSpreading` (``alpha``) spreads
