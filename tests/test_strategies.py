@@ -162,14 +162,15 @@ def test_top_k_matches_lexsort(values, k, largest):
 def test_every_strategy_returns_unique_int64_positions_and_float64_scores(name):
     X, y = _clustered()
     clf = LogisticRegression().fit(X, y)
-    pos, scores = get_strategy(name)(clf, X, n_instances=7, random_state=0)
+    context = {"labels": y, "X_labelled": X}  # the labelled set, for strategies that read it
+    pos, scores = get_strategy(name)(clf, X, n_instances=7, random_state=0, **context)
     assert pos.dtype == np.int64 and scores.dtype == np.float64
     assert pos.shape == scores.shape == (7,)
     assert np.unique(pos).size == 7
     assert ((pos >= 0) & (pos < len(X))).all()
     assert np.isfinite(scores).all()
     # extra modAL keyword arguments are swallowed
-    get_strategy(name)(clf, X, 2, random_state=0, random_tie_break=False)
+    get_strategy(name)(clf, X, 2, random_state=0, random_tie_break=False, **context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,7 +443,7 @@ def test_modal_active_learner_is_unwrapped():
     np.testing.assert_allclose(get_representation(learner, X), fitted[:-1].transform(X))
     for name, strategy in STRATEGIES.items():
         via_learner = strategy(learner, X, 4, random_state=0)
-        direct = strategy(fitted, X, 4, random_state=0)
+        direct = strategy(fitted, X, 4, random_state=0, labels=y[::3], X_labelled=X[::3])
         assert via_learner[0].tolist() == direct[0].tolist(), name
         np.testing.assert_allclose(via_learner[1], direct[1])
 
@@ -489,7 +490,7 @@ def test_bad_n_instances(name):
     with pytest.raises(ValueError, match="empty"):
         strategy(clf, X[:0], 1)
     # n == len(X): every position once
-    pos, _ = strategy(clf, X, len(X), random_state=0)
+    pos, _ = strategy(clf, X, len(X), random_state=0, labels=y, X_labelled=X)
     assert sorted(pos.tolist()) == list(range(len(X)))
 
 
@@ -529,6 +530,11 @@ def test_get_strategy():
         "random",
         "badge",
         "ftbertkm",
+        "galaxy",
+        "direct",
+        "minority",
+        "minority_mix",
+        "label_propagation",
     }
 
     def custom(classifier, X, n_instances=1, **kwargs):

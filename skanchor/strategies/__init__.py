@@ -53,7 +53,10 @@ from skanchor.strategies._common import (
     get_representation,
     predictive_entropy,
 )
+from skanchor.strategies.chains import direct_sampling, galaxy_sampling
 from skanchor.strategies.diversity import badge_sampling, ftbertkm_sampling, gradient_embedding
+from skanchor.strategies.graph import label_propagation_sampling
+from skanchor.strategies.imbalance import minority_mix_sampling, minority_sampling
 from skanchor.strategies.uncertainty import (
     entropy_sampling,
     least_confidence_sampling,
@@ -67,13 +70,18 @@ __all__ = [
     "SupportsJointRepresentation",
     "SupportsRepresentation",
     "badge_sampling",
+    "direct_sampling",
     "entropy_sampling",
     "ftbertkm_sampling",
+    "galaxy_sampling",
     "get_representation",
     "get_strategy",
     "gradient_embedding",
+    "label_propagation_sampling",
     "least_confidence_sampling",
     "margin_sampling",
+    "minority_mix_sampling",
+    "minority_sampling",
     "predictive_entropy",
     "random_sampling",
 ]
@@ -90,6 +98,11 @@ STRATEGIES: dict[str, QueryStrategy] = {
     "random": random_sampling,
     "badge": badge_sampling,
     "ftbertkm": ftbertkm_sampling,
+    "galaxy": galaxy_sampling,
+    "direct": direct_sampling,
+    "minority": minority_sampling,
+    "minority_mix": minority_mix_sampling,
+    "label_propagation": label_propagation_sampling,
 }
 
 

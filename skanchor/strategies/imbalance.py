@@ -1,0 +1,333 @@
+"""Active search for the minority class(es), and what the imbalance-aware strategies share.
+
+Strategies here (modAL protocol, registered in :data:`skanchor.strategies.STRATEGIES`):
+
+- ``minority``: :func:`minority_sampling`, the items most likely to be minority (pure
+  exploitation, the greedy one-step policy of active search);
+- ``minority_mix``: :func:`minority_mix_sampling`, a share of each batch by that
+  exploitation score and the rest by predictive entropy (exploration).
+
+GALAXY and DIRECT (:mod:`skanchor.strategies.chains`) and label propagation over the index's
+kNN graph (:mod:`skanchor.strategies.graph`) use the helpers below to read the labelled set
+and the minority class(es) from the query-strategy context that
+:class:`~skanchor.AnchoredQueryStrategy` passes (``labelled_ids``, ``labels``, ``X_labelled``)
+or, called by a plain modAL learner, from its ``X_training`` / ``y_training``.
+
+*Minority*: ``minority=None`` means the rarest class of the labelled set (ties go to the first
+class in sorted order); a label or a list of labels names the class(es) explicitly.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
+
+from skanchor.strategies._common import (
+    _n_items,
+    _predict_proba,
+    _result,
+    _top_k,
+    _unwrap_learner,
+    predictive_entropy,
+)
+
+__all__ = ["minority_mix_sampling", "minority_sampling"]
+
+#: The constraint on ``n_instances`` that every imbalance-aware strategy declares.
+_N_INSTANCES = [Interval(Integral, 1, None, closed="left")]
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers: sizes, the labelled set, class columns, the minority
+# --------------------------------------------------------------------------------------------
+
+
+def _check_n_instances(n_instances: Any, n: int, strategy: str) -> int:
+    """``n_instances`` (already checked by ``validate_params``) against the ``n`` items of
+    ``X``."""
+    n_instances = int(n_instances)
+    if n == 0:
+        raise ValueError(f"{strategy}: X is empty, there is nothing to query")
+    if n_instances > n:
+        raise ValueError(f"n_instances={n_instances} is larger than the pool ({n} items)")
+    return n_instances
+
+
+def _labelled_set(
+    classifier: Any,
+    labelled_ids: Any,
+    labels: Any,
+    X_labelled: Any,
+    strategy: str,
+    *,
+    need_items: bool = True,
+) -> tuple[Any, np.ndarray]:
+    """The labelled items (as the classifier takes them) and their labels.
+
+    From the context (``X_labelled``, or ``labelled_ids`` when the classifier takes ids), else
+    from a modAL learner's ``X_training`` / ``y_training``. With ``need_items=False`` only the
+    labels are needed and the items may be ``None``.
+    """
+    if labels is None:
+        labels = getattr(classifier, "y_training", None)
+        if X_labelled is None and labelled_ids is None:
+            X_labelled = getattr(classifier, "X_training", None)
+    items = X_labelled if X_labelled is not None else labelled_ids
+    if labels is None or (need_items and items is None):
+        raise ValueError(
+            f"{strategy} needs the labelled set: pass labels= with X_labelled= or "
+            "labelled_ids= (AnchoredQueryStrategy does), or call it through a modAL learner "
+            "(X_training, y_training)"
+        )
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-d, got shape {labels.shape}")
+    if items is not None and _n_items(items) != labels.shape[0]:
+        name = "X_labelled" if X_labelled is not None else "labelled_ids"
+        raise ValueError(f"{name} has {_n_items(items)} items but labels has {labels.shape[0]}")
+    return items, labels
+
+
+def _classes(classifier: Any, n_columns: int) -> np.ndarray:
+    """The labels of the columns of ``predict_proba``: the model's ``classes_``, or
+    ``0 .. n_columns - 1`` for a model without one."""
+    classes = getattr(_unwrap_learner(classifier), "classes_", None)
+    if classes is None:
+        return np.arange(n_columns)
+    classes = np.asarray(classes)
+    if classes.ndim != 1 or classes.shape[0] != n_columns:
+        raise ValueError(
+            f"the classifier's classes_ has shape {classes.shape} but predict_proba has "
+            f"{n_columns} columns"
+        )
+    return classes
+
+
+def _label_columns(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The ``predict_proba`` column of each label; -1 for a label the model does not know."""
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    return np.fromiter((lookup.get(v, -1) for v in labels.tolist()), np.int64, labels.shape[0])
+
+
+def _as_label_list(minority: Any) -> list:
+    if isinstance(minority, (str, bytes)) or np.ndim(minority) == 0:
+        return [np.asarray(minority).item()]
+    values = np.asarray(minority).ravel().tolist()
+    if not values:
+        raise ValueError("minority must name at least one class, got an empty list")
+    return values
+
+
+def _rarest_label(labels: np.ndarray, strategy: str) -> Any:
+    if labels.shape[0] == 0:
+        raise ValueError(f"{strategy}: minority=None needs at least one labelled item")
+    values, counts = np.unique(labels, return_counts=True)
+    return values[np.argmin(counts)]  # first of the rarest in sorted order
+
+
+def _minority_columns(
+    minority: Any,
+    classes: np.ndarray,
+    strategy: str,
+    classifier: Any = None,
+    labels: Any = None,
+    *,
+    labelled_ids: Any = None,
+    X_labelled: Any = None,
+) -> np.ndarray:
+    """Columns of ``classes`` that hold the minority class(es) (sorted, unique).
+
+    ``minority=None`` takes the rarest labelled class, reading the labels from the context or
+    the learner. A named class the model does not know is an error listing the known ones.
+    """
+    if minority is None:
+        _, labels = _labelled_set(
+            classifier, labelled_ids, labels, X_labelled, strategy, need_items=False
+        )
+        wanted = [np.asarray(_rarest_label(labels, strategy)).item()]
+    else:
+        wanted = _as_label_list(minority)
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    missing = [w for w in wanted if w not in lookup]
+    if missing:
+        known = ", ".join(repr(c) for c in classes.tolist())
+        raise ValueError(
+            f"minority={missing[0]!r} is not a class of the classifier (classes: {known})"
+        )
+    return np.unique(np.fromiter((lookup[w] for w in wanted), np.int64, len(wanted)))
+
+
+# --------------------------------------------------------------------------------------------
+# Active search
+# --------------------------------------------------------------------------------------------
+
+_CONTEXT = {
+    "classifier": "no_validation",
+    "X": "no_validation",
+    "n_instances": _N_INSTANCES,
+    "minority": "no_validation",
+    "labelled_ids": "no_validation",
+    "labels": "no_validation",
+    "X_labelled": "no_validation",
+}
+
+
+@validate_params(_CONTEXT, prefer_skip_nested_validation=True)
+def minority_sampling(
+    classifier: Any,
+    X: Any,
+    n_instances: int = 1,
+    *,
+    minority: Any = None,
+    labelled_ids: Any = None,
+    labels: Any = None,
+    X_labelled: Any = None,
+    random_state: Any = None,
+    **kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Select the items most likely to belong to the minority class(es) (active search).
+
+    The greedy one-step policy of active search (Garnett et al., 2012; Jiang et al., 2017):
+    the score of an item is the classifier's probability that it is minority, summed over
+    the minority classes, and the largest scores are selected (smaller position first on
+    ties). Pure exploitation: it finds minority items fast where the model is right and never
+    explores where it is wrong; :func:`minority_mix_sampling` mixes in uncertainty.
+
+    Parameters
+    ----------
+    classifier : object
+        A fitted classifier with ``predict_proba`` (or a modAL learner / Pipeline of one).
+    X : array-like, sparse matrix or list
+        The candidate items, as the classifier takes them.
+    n_instances : int, default=1
+        Number of items to select.
+    minority : label or list of labels, default=None
+        The minority class(es); ``None`` is the rarest class of the labelled set.
+    labelled_ids, labels, X_labelled : optional
+        Query-strategy context (only ``labels`` is read, when ``minority=None``); a modAL
+        learner's ``y_training`` is the fallback.
+    random_state : None, int or RandomState
+        Not used (the selection is deterministic).
+    **kwargs
+        Ignored (modAL passes extra keywords along).
+
+    Returns
+    -------
+    positions : ndarray of int64, shape (n_instances,)
+        Positions into ``X``, best first.
+    scores : ndarray of float64, shape (n_instances,)
+        The minority probability of each selected item.
+    """
+    n = _n_items(X)
+    n_instances = _check_n_instances(n_instances, n, "minority_sampling")
+    p_min = _minority_proba(
+        classifier, X, n, minority, labelled_ids, labels, X_labelled, "minority_sampling"
+    )
+    positions = _top_k(p_min, n_instances, largest=True)
+    return _result(positions, p_min[positions])
+
+
+@validate_params(
+    {**_CONTEXT, "exploit": [Interval(Real, 0, 1, closed="both")]},
+    prefer_skip_nested_validation=True,
+)
+def minority_mix_sampling(
+    classifier: Any,
+    X: Any,
+    n_instances: int = 1,
+    *,
+    exploit: float = 0.5,
+    minority: Any = None,
+    labelled_ids: Any = None,
+    labels: Any = None,
+    X_labelled: Any = None,
+    random_state: Any = None,
+    **kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exploitation and exploration in one batch: part by P(minority), the rest by entropy.
+
+    ``round(exploit * n_instances)`` items (halves round up) are the most likely minority
+    items (as :func:`minority_sampling`); the others are the items of highest predictive
+    entropy among the rest (as ``entropy_sampling``). ``exploit=1`` is
+    :func:`minority_sampling`, ``exploit=0`` entropy sampling. The default 0.5 was chosen on
+    the tuning tasks of ``benchmarks/discovery.py`` only (see ``benchmarks/RESULTS.md``).
+
+    Parameters
+    ----------
+    classifier : object
+        A fitted classifier with ``predict_proba`` (or a modAL learner / Pipeline of one).
+    X : array-like, sparse matrix or list
+        The candidate items, as the classifier takes them.
+    n_instances : int, default=1
+        Number of items to select.
+    exploit : float in [0, 1], default=0.5
+        Share of the batch selected by minority probability.
+    minority : label or list of labels, default=None
+        The minority class(es); ``None`` is the rarest class of the labelled set.
+    labelled_ids, labels, X_labelled : optional
+        Query-strategy context (only ``labels`` is read, when ``minority=None``); a modAL
+        learner's ``y_training`` is the fallback.
+    random_state : None, int or RandomState
+        Not used (the selection is deterministic).
+    **kwargs
+        Ignored (modAL passes extra keywords along).
+
+    Returns
+    -------
+    positions : ndarray of int64, shape (n_instances,)
+        Positions into ``X``: the exploited items first (by decreasing P(minority)), then the
+        explored ones (by decreasing entropy).
+    scores : ndarray of float64, shape (n_instances,)
+        P(minority) for the exploited items, the entropy (nats) for the explored ones.
+    """
+    n = _n_items(X)
+    n_instances = _check_n_instances(n_instances, n, "minority_mix_sampling")
+    strategy = "minority_mix_sampling"
+    proba = _predict_proba(classifier, X, n, strategy)
+    p_min = _minority_proba(
+        classifier, X, n, minority, labelled_ids, labels, X_labelled, strategy, proba=proba
+    )
+    n_exploit = min(n_instances, int(np.floor(exploit * n_instances + 0.5)))
+    exploited = _top_k(p_min, n_exploit, largest=True) if n_exploit else np.empty(0, np.int64)
+    rest = np.ones(n, dtype=bool)
+    rest[exploited] = False
+    candidates = np.flatnonzero(rest)
+    entropy = predictive_entropy(proba[candidates])
+    explored = candidates[_top_k(entropy, n_instances - n_exploit, largest=True)]
+    positions = np.concatenate([exploited, explored])
+    scores = np.concatenate([p_min[exploited], predictive_entropy(proba[explored])])
+    return _result(positions, scores)
+
+
+def _minority_proba(
+    classifier: Any,
+    X: Any,
+    n: int,
+    minority: Any,
+    labelled_ids: Any,
+    labels: Any,
+    X_labelled: Any,
+    strategy: str,
+    *,
+    proba: np.ndarray | None = None,
+) -> np.ndarray:
+    """P(minority) of each item of ``X``: the classifier's probabilities of the minority
+    classes, summed."""
+    if proba is None:
+        proba = _predict_proba(classifier, X, n, strategy)
+    classes = _classes(classifier, proba.shape[1])
+    columns = _minority_columns(
+        minority,
+        classes,
+        strategy,
+        classifier,
+        labels,
+        labelled_ids=labelled_ids,
+        X_labelled=X_labelled,
+    )
+    return proba[:, columns].sum(axis=1)
