@@ -17,7 +17,10 @@ Query strategies are the core's :data:`skanchor.strategies.STRATEGIES`.
 
 Classifiers (:data:`CLASSIFIERS`) take pool/test **ids** and look up what they need:
 
-- ``logreg`` — logistic regression on the frozen task embeddings: the fast CPU default;
+- ``logreg`` — logistic regression on the frozen task embeddings, with class weights
+  inversely proportional to the class frequencies (``class_weight="balanced"``: minority F1
+  is meaningful from round one; measured in ``benchmarks/default_classifier.py``): the fast
+  CPU default;
 - ``transformer`` — :class:`skanchor.TransformerClassifier` fine-tuned on the texts, fresh
   each round (the paper's setting; slow on CPU).
 
@@ -283,7 +286,7 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
         "logistic regression on the frozen task embeddings (fast, CPU)",
         "vectors",
         _logreg,
-        {"C": 10.0, "max_iter": 2000},
+        {"C": 10.0, "class_weight": "balanced", "max_iter": 2000},
     ),
     "transformer": ClassifierSpec(
         "transformer",

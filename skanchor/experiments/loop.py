@@ -34,6 +34,7 @@ from skanchor.experiments.metrics import classification_metrics
 from skanchor.experiments.store import ResultsDirError, RunStore, package_versions
 from skanchor.experiments.tasks import Task
 from skanchor.query import AnchoredQueryStrategy
+from skanchor.strategies import with_minority
 
 __all__ = ["RECORD_FIELDS", "Protocol", "initial_set", "simulate"]
 
@@ -431,7 +432,10 @@ def _query(
     query = AnchoredQueryStrategy(
         pool_filter,
         strategy=state.spec.strategy,
-        strategy_params=state.strategy_params or None,
+        strategy_params=with_minority(
+            state.spec.strategy, state.strategy_params, state.task.minority
+        )
+        or None,
         random_state=state.spec.seeds.integer("strategy", round_),
     )
     pool_ids = np.flatnonzero(state.unlabelled).astype(np.int64)

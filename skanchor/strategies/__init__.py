@@ -45,6 +45,9 @@ True
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from skanchor._params import lookup_name
 from skanchor.strategies._common import (
     QueryStrategy,
@@ -76,6 +79,7 @@ __all__ = [
     "galaxy_sampling",
     "get_representation",
     "get_strategy",
+    "with_minority",
     "gradient_embedding",
     "label_propagation_sampling",
     "least_confidence_sampling",
@@ -131,3 +135,30 @@ def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
         "strategy must be a name "
         f"({', '.join(STRATEGIES)}) or a callable, got {type(name_or_callable).__name__}"
     )
+
+
+def with_minority(strategy: str | QueryStrategy, params: dict | None, minority: Any) -> dict:
+    """``params`` plus ``minority`` for a strategy that takes one (the imbalance-aware ones).
+
+    A ``minority`` already in ``params`` wins; with no minority or a strategy without that
+    parameter, ``params`` come back unchanged (as a new dict).
+
+    Parameters
+    ----------
+    strategy : str or callable
+        A strategy name or function, as :func:`get_strategy` takes it.
+    params : dict or None
+        The strategy's parameters.
+    minority : sequence of labels or None
+        The minority class(es) of the task or session.
+
+    Returns
+    -------
+    dict
+        The parameters to call the strategy with.
+    """
+    params = dict(params or {})
+    if minority is not None and len(minority) and "minority" not in params:
+        if "minority" in inspect.signature(get_strategy(strategy)).parameters:
+            params["minority"] = list(minority)
+    return params

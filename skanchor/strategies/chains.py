@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
+from skanchor._ranking import top_k as _top_k
 from skanchor.strategies._common import (
     _check_random_state,
     _margin,
     _n_items,
     _predict_proba,
     _result,
-    _top_k,
 )
 from skanchor.strategies.imbalance import (
     _CONTEXT,

@@ -19,17 +19,19 @@ class in sorted order); a label or a list of labels names the class(es) explicit
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
+from skanchor._ranking import top_k as _top_k
 from skanchor.strategies._common import (
+    STRATEGY_CONSTRAINTS,
+    _check_pool_size,
     _n_items,
     _predict_proba,
     _result,
-    _top_k,
     _unwrap_learner,
     predictive_entropy,
 )
@@ -37,7 +39,7 @@ from skanchor.strategies._common import (
 __all__ = ["minority_mix_sampling", "minority_sampling"]
 
 #: The constraint on ``n_instances`` that every imbalance-aware strategy declares.
-_N_INSTANCES = [Interval(Integral, 1, None, closed="left")]
+_N_INSTANCES = STRATEGY_CONSTRAINTS["n_instances"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,12 +49,9 @@ _N_INSTANCES = [Interval(Integral, 1, None, closed="left")]
 
 def _check_n_instances(n_instances: Any, n: int, strategy: str) -> int:
     """``n_instances`` (already checked by ``validate_params``) against the ``n`` items of
-    ``X``."""
+    ``X``; ``strategy`` names the caller in the error."""
     n_instances = int(n_instances)
-    if n == 0:
-        raise ValueError(f"{strategy}: X is empty, there is nothing to query")
-    if n_instances > n:
-        raise ValueError(f"n_instances={n_instances} is larger than the pool ({n} items)")
+    _check_pool_size(n_instances, n, f"{strategy}: X")
     return n_instances
 
 
