@@ -176,7 +176,6 @@ def register() -> None:
             SMALLTEXT_METHOD,
             "small-text AnchorSubsampling",
             SmallTextAnchorSubpool,
-            {"subsample_size": 1000, "num_anchors": 10, "k": 50},
             seeded=True,
         )
 
