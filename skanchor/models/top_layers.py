@@ -150,18 +150,19 @@ def pad_states(batch: Sequence[tuple[np.ndarray, Any]]) -> tuple[dict[str, torch
 
 
 class BucketBatchSampler(Sampler[list[int]]):
-    """Shuffled training batches of similar lengths, ``n_batches`` of them.
+    """Shuffled training batches of similar lengths, at most ``n_batches`` over all epochs.
 
-    Each pass over the data is a random permutation cut into chunks of ``batch_size *
-    bucket`` items; each chunk is sorted by length and cut into batches, and the batches of a
-    pass are shuffled. Passes repeat until ``n_batches`` batches are drawn.
+    Each iteration (an epoch) is a random permutation cut into chunks of ``batch_size *
+    bucket`` items; each chunk is sorted by length and cut into batches, and the batches are
+    shuffled. Iterations stop early once ``n_batches`` batches have been drawn in all (None:
+    never), so the last epoch of a capped budget is cut short.
     """
 
     def __init__(
         self,
         lengths: np.ndarray,
         batch_size: int,
-        n_batches: int,
+        n_batches: int | None = None,
         generator: torch.Generator | None = None,
         bucket: int = 16,
     ) -> None:
@@ -170,11 +171,15 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.n_batches = n_batches
         self.generator = generator
         self.bucket = bucket
+        self.drawn = 0
 
     def __len__(self) -> int:
-        return self.n_batches
+        per_epoch = math.ceil(len(self.lengths) / self.batch_size)
+        if self.n_batches is None:
+            return per_epoch
+        return min(per_epoch, self.n_batches - self.drawn)
 
-    def _pass(self) -> list[list[int]]:
+    def __iter__(self) -> Iterator[list[int]]:
         n = len(self.lengths)
         perm = torch.randperm(n, generator=self.generator).numpy()
         batches = []
@@ -185,17 +190,11 @@ class BucketBatchSampler(Sampler[list[int]]):
                 chunk[i : i + self.batch_size].tolist()
                 for i in range(0, len(chunk), self.batch_size)
             ]
-        order = torch.randperm(len(batches), generator=self.generator).tolist()
-        return [batches[i] for i in order]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        drawn = 0
-        while drawn < self.n_batches:
-            for batch in self._pass():
-                if drawn == self.n_batches:
-                    return
-                drawn += 1
-                yield batch
+        for i in torch.randperm(len(batches), generator=self.generator).tolist():
+            if self.n_batches is not None and self.drawn >= self.n_batches:
+                return
+            self.drawn += 1
+            yield batches[i]
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,25 +404,26 @@ verbose, callbacks, **kwargs
         return StatesDataset(self._states(check_texts(X, "X")), y)
 
     def get_iterator(self, dataset: Any, training: bool = False) -> Any:
-        """Training: :class:`BucketBatchSampler` batches (seeded by ``random_state``), as many
-        as the step budget leaves; inference: batches in order. Both padded by
+        """Training: :class:`BucketBatchSampler` batches (seeded by ``random_state``), the
+        step budget ``n_steps_`` over all epochs; inference: batches in order. Both padded by
         :func:`pad_states`."""
         if not isinstance(dataset, StatesDataset):
             return super().get_iterator(dataset, training=training)
         if training:
-            n_batches = math.ceil(len(dataset) / self.batch_size)
-            left = getattr(self, "_steps_left", None)
-            if left is not None:
-                n_batches = min(n_batches, left)
-                self._steps_left = left - n_batches
             sampler = BucketBatchSampler(
                 dataset.lengths,
                 self.batch_size,
-                n_batches,
+                getattr(self, "n_steps_", None),
                 generator=getattr(self, "data_generator_", None),
             )
             return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_states)
-        return DataLoader(dataset, batch_size=self.inference_batch_size, collate_fn=pad_states)
+        # A DataLoader draws a seed from its generator: leave the caller's RNG alone.
+        return DataLoader(
+            dataset,
+            batch_size=self.inference_batch_size,
+            collate_fn=pad_states,
+            generator=torch.Generator(),
+        )
 
     # -- module and criterion ------------------------------------------------------------------
     def initialize_module(self) -> TopLayersClassifier:
@@ -520,14 +520,8 @@ verbose, callbacks, **kwargs
             if self.head_init == "probe":
                 self._init_head_by_probe(dataset, y_idx)
             self.n_steps_ = self._n_steps(len(texts))
-            n_batches = math.ceil(len(texts) / self.batch_size)
-            self._steps_left = self.n_steps_
-            try:
-                NeuralNet.partial_fit(
-                    self, dataset, None, epochs=math.ceil(self.n_steps_ / n_batches), **fit_params
-                )
-            finally:
-                del self._steps_left
+            epochs = math.ceil(self.n_steps_ / math.ceil(len(texts) / self.batch_size))
+            NeuralNet.partial_fit(self, dataset, None, epochs=epochs, **fit_params)
         return self
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None, **fit_params: Any) -> Any:
