@@ -26,10 +26,13 @@ that budget; slow, ``--full-sizes`` limits it).
 
 Labelled sets: per seed, ``n`` pool items with ``max(5, round(share * n))`` minority items
 (``--minority-share``, default 5%: what an active learner that finds the rare class reaches;
-capped by the pool's minority count), the rest majority, at random. The subpool: M other pool
-texts at random. Timings are measurements, never checks: the machine is shared, so the load
-average is recorded before and after each measurement, and ratios between candidates of one
-run are what to read.
+capped by the pool's minority count), the rest majority, at random, each size's set inside the
+next. The subpool: M other pool texts at random, one per seed; its cold inference is timed at
+the seed's largest size (where its texts are new) and reused for the smaller sizes' rounds.
+Timings are measurements, never checks: the machine is shared, so the load
+average is recorded before and after each measurement, the CPU time of the process beside the
+wall time (``*_cpu_s``; with ``--threads 1`` it is the wall time on one idle core, an upper
+bound for two idle cores), and ratios between candidates of one run are what to read.
 
     python benchmarks/finetune_round.py --quick                 # smoke run (tiny sizes)
     python benchmarks/finetune_round.py --tasks sms-spam reuters-gold --seeds 0 1 2
@@ -61,6 +64,23 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "top2": ("top", {"n_trainable_layers": 2}),
     "full": ("full", {}),
 }
+
+
+class Clock:
+    """Wall and CPU time (all threads of this process) of a block.
+
+    On a shared machine the wall time depends on the other processes; the CPU time does much
+    less: with one torch thread (``--threads 1``) it is the block's wall time on an idle core,
+    an upper bound of its wall time on two idle cores.
+    """
+
+    def __enter__(self) -> Clock:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
 
 
 def _log(msg: str) -> None:
@@ -121,17 +141,18 @@ def load_task(name: str):
     return build_task(TASKS[name]["dataset"], **options)
 
 
-def draw(task, n: int, share: float, subpool: int, seed: int):
-    """(labelled ids, subpool ids) of the pool, seeded."""
+def draw(task, sizes: list[int], share: float, subpool: int, seed: int):
+    """Nested labelled sets (``{n: ids}``, each size's set inside the next) and one subpool of
+    other pool items, seeded: a seed's frozen states are computed once for all its sizes."""
     rng = np.random.default_rng(seed)
-    minority = np.flatnonzero(task.is_minority(task.pool_labels))
-    majority = np.setdiff1d(np.arange(task.n_pool), minority)
-    n_min = min(minority.size, max(5, round(share * n)))
-    labelled = np.r_[
-        rng.choice(minority, n_min, replace=False), rng.choice(majority, n - n_min, replace=False)
-    ]
-    rest = np.setdiff1d(np.arange(task.n_pool), labelled)
-    return np.sort(labelled), rng.choice(rest, min(subpool, rest.size), replace=False)
+    minority = rng.permutation(np.flatnonzero(task.is_minority(task.pool_labels)))
+    majority = rng.permutation(np.setdiff1d(np.arange(task.n_pool), minority))
+    sets = {}
+    for n in sorted(sizes):
+        n_min = min(minority.size, max(5, round(share * n)))
+        sets[n] = np.sort(np.r_[minority[:n_min], majority[: n - n_min]])
+    rest = np.setdiff1d(np.arange(task.n_pool), sets[max(sizes)])
+    return sets, rng.choice(rest, min(subpool, rest.size), replace=False)
 
 
 def quality(task, y_true, proba, classes) -> dict:
@@ -174,9 +195,12 @@ def make_model(name: str, args: argparse.Namespace, seed: int, n_steps: int | No
     )
 
 
-def measure(task, vectors, name, args, n, seed) -> dict:
-    """One candidate, one labelled-set size, one seed."""
-    labelled, subpool = draw(task, n, args.minority_share, args.subpool, seed)
+def measure(task, vectors, name, args, n, seed, cold: bool) -> dict:
+    """One candidate, one labelled-set size, one seed; the subpool inference is timed cold
+    (``cold``: its texts never seen) and warm."""
+    sizes = sorted(set(args.sizes) | set(args.full_sizes))
+    sets, subpool = draw(task, sizes, args.minority_share, args.subpool, seed)
+    labelled = sets[n]
     y = task.pool_labels[labelled]
     kind = CANDIDATES[name][0]
     top_steps = make_model("top1", args, seed, None)._n_steps(n) if kind == "full" else None
@@ -193,19 +217,21 @@ def measure(task, vectors, name, args, n, seed) -> dict:
     row: dict = {"task": args.task_name, "candidate": name, "n_labelled": n, "seed": seed}
     row["n_minority_labelled"] = int(task.is_minority(y).sum())
     row["load_before"] = load()
-    t0 = time.perf_counter()
-    model.fit(X_train, y)
-    row["train_s"] = time.perf_counter() - t0
+    with Clock() as clock:
+        model.fit(X_train, y)
+    row["train_s"], row["train_cpu_s"] = clock.wall, clock.cpu
     row["steps"] = getattr(model, "n_steps_", None) or (
         int(sum(model.history[:, "train_batch_count"])) if kind == "full" else None
     )
-    t0 = time.perf_counter()
-    model.predict_proba(X_sub)
-    row["infer_cold_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.predict_proba(X_sub)
-    row["infer_warm_s"] = time.perf_counter() - t0
-    row["round_s"] = row["train_s"] + row["infer_cold_s"]
+    if cold or kind != "top":
+        with Clock() as clock:
+            model.predict_proba(X_sub)
+        row["infer_cold_s"], row["infer_cold_cpu_s"] = clock.wall, clock.cpu
+    else:  # the seed's subpool is cached now: its cold cost was measured at the first size
+        row["infer_cold_s"] = row["infer_cold_cpu_s"] = None
+    with Clock() as clock:
+        model.predict_proba(X_sub)
+    row["infer_warm_s"], row["infer_warm_cpu_s"] = clock.wall, clock.cpu
     row["load_after"] = load()
     proba = model.predict_proba(X_test)
     row.update(quality(task, task.test_labels[args.test_rows], proba, model.classes_))
@@ -224,6 +250,9 @@ def table(rows: list[dict], task: str) -> str:
             infer_cold_s=("infer_cold_s", "median"),
             infer_warm_s=("infer_warm_s", "median"),
             round_s=("round_s", "median"),
+            train_cpu_s=("train_cpu_s", "median"),
+            infer_cold_cpu_s=("infer_cold_cpu_s", "median"),
+            round_cpu_s=("round_cpu_s", "median"),
             minority_f1=("minority_f1", "median"),
             macro_f1=("macro_f1", "median"),
             minority_ap=("minority_ap", "median"),
@@ -277,23 +306,38 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "top":  # one-off costs: load the encoder, frozen states of the test set
                 model = make_model(name, args, 0, None)
                 model._validate_params()
-                t0 = time.perf_counter()
-                model._frozen()
-                t_load = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                model._states(task.test_texts[args.test_rows])
-                t_test = time.perf_counter() - t0
-                setup[f"{task_name}/{name}"] = {"load_s": t_load, "test_states_s": t_test}
-                _log(f"  {name}: encoder {t_load:.1f} s, test states {t_test:.1f} s")
+                with Clock() as c_load:
+                    model._frozen()
+                with Clock() as c_test:
+                    model._states(task.test_texts[args.test_rows])
+                setup[f"{task_name}/{name}"] = {
+                    "load_s": c_load.wall,
+                    "load_cpu_s": c_load.cpu,
+                    "test_states_s": c_test.wall,
+                    "test_states_cpu_s": c_test.cpu,
+                    "n_test": int(args.test_rows.size),
+                }
+                _log(
+                    f"  {name}: encoder {c_load.wall:.1f} s (cpu {c_load.cpu:.1f}), test states "
+                    f"{c_test.wall:.1f} s (cpu {c_test.cpu:.1f})"
+                )
             sizes = args.full_sizes if kind == "full" else args.sizes
-            for n in sizes:
-                for seed in args.seeds:
-                    row = measure(task, vectors, name, args, n, seed)
+            for seed in args.seeds:
+                cold = {}
+                for n in sorted(sizes, reverse=True):  # the largest set: its states cover all
+                    row = measure(task, vectors, name, args, n, seed, cold=not cold)
+                    if not cold:
+                        cold = {k: row[k] for k in ("infer_cold_s", "infer_cold_cpu_s")}
+                    row.update({k: v for k, v in cold.items() if row[k] is None})
+                    row["round_s"] = row["train_s"] + row["infer_cold_s"]
+                    row["round_cpu_s"] = row["train_cpu_s"] + row["infer_cold_cpu_s"]
                     rows.append(row)
                     _log(
                         f"  {name} n={n} seed={seed}: train {row['train_s']:.1f} s "
-                        f"({row['steps']} steps), infer {row['infer_cold_s']:.1f}/"
-                        f"{row['infer_warm_s']:.1f} s, minF1 {row['minority_f1']:.3f}, "
+                        f"(cpu {row['train_cpu_s']:.1f}, {row['steps']} steps), infer "
+                        f"{row['infer_cold_s']:.1f}/{row['infer_warm_s']:.1f} s (cpu "
+                        f"{row['infer_cold_cpu_s']:.1f}/{row['infer_warm_cpu_s']:.1f}), "
+                        f"minF1 {row['minority_f1']:.3f}, "
                         f"AP {row['minority_ap']:.3f}, load {row['load_before']}"
                     )
                     args.out.parent.mkdir(parents=True, exist_ok=True)
