@@ -20,7 +20,8 @@ class-weighted, on the frozen MiniLM vectors from the library's ``EmbeddingCache
 ``infer_cold_s`` counts no embedding, since the pool is embedded once for the index),
 ``top0`` (head only over frozen pooled states), ``top1``/``top2`` (the top 1/2 layers + head
 fine-tuned, head from a linear probe), ``top1-random`` (head from random), ``top1-128``
-(max_length 128) and ``full`` (:class:`~skanchor.models.TransformerClassifier`, every layer,
+(max_length 128), ``top0-raw``/``top1-raw`` (pooled vector not normalised, probe C=1) and
+``full`` (:class:`~skanchor.models.TransformerClassifier`, every layer,
 ``max_length=64``, the same step budget as ``top1``: the cost of whole-model fine-tuning at
 that budget; slow, ``--full-sizes`` limits it).
 
@@ -58,6 +59,8 @@ HERE = Path(__file__).resolve().parent
 CANDIDATES: dict[str, tuple[str, dict]] = {
     "logreg": ("logreg", {}),
     "top0": ("top", {"n_trainable_layers": 0}),
+    "top0-raw": ("top", {"n_trainable_layers": 0, "normalize": False, "probe_C": 1.0}),
+    "top1-raw": ("top", {"n_trainable_layers": 1, "normalize": False, "probe_C": 1.0}),
     "top1": ("top", {"n_trainable_layers": 1}),
     "top1-random": ("top", {"n_trainable_layers": 1, "head_init": "random"}),
     "top1-128": ("top", {"n_trainable_layers": 1, "max_length": 128}),

