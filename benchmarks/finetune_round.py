@@ -20,7 +20,8 @@ class-weighted, on the frozen MiniLM vectors from the library's ``EmbeddingCache
 ``infer_cold_s`` counts no embedding, since the pool is embedded once for the index),
 ``top0`` (head only over frozen pooled states), ``top1``/``top2`` (the top 1/2 layers + head
 fine-tuned, head from a linear probe), ``top1-random`` (head from random), ``top1-128``
-(max_length 128), ``top0-raw``/``top1-raw`` (pooled vector not normalised, probe C=1) and
+(max_length 128), ``top1-48`` (max_length 48), ``top1-s32`` (at most 32 steps),
+``top0-raw``/``top1-raw`` (pooled vector not normalised, probe C=1) and
 ``full`` (:class:`~skanchor.models.TransformerClassifier`, every layer,
 ``max_length=64``, the same step budget as ``top1``: the cost of whole-model fine-tuning at
 that budget; slow, ``--full-sizes`` limits it).
@@ -64,6 +65,8 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "top1": ("top", {"n_trainable_layers": 1}),
     "top1-random": ("top", {"n_trainable_layers": 1, "head_init": "random"}),
     "top1-128": ("top", {"n_trainable_layers": 1, "max_length": 128}),
+    "top1-48": ("top", {"n_trainable_layers": 1, "max_length": 48}),
+    "top1-s32": ("top", {"n_trainable_layers": 1, "max_steps": 32}),
     "top2": ("top", {"n_trainable_layers": 2}),
     "full": ("full", {}),
 }
