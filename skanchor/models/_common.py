@@ -1,0 +1,183 @@
+"""What the text classifiers of :mod:`skanchor.models` share: the text-input check, the device
+resolved at initialisation, seeding, parameter validation and quiet Hugging Face loading."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_parameter_constraints
+
+__all__ = ["AUTO_DEVICE", "NetMixin", "check_texts", "resolve_device"]
+
+#: The default ``device`` of the classifiers: CUDA when the machine has it, else the CPU,
+#: decided when the net is initialised (``fit``), never at import, so ``get_params`` is the
+#: same on every machine. The device in use is the fitted attribute ``device_``.
+AUTO_DEVICE = "auto"
+
+
+def describe(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_texts(X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a 1-d object array of ``str``: a list, tuple, 1-d array or pandas Series.
+
+    A single string, an empty input, a 2-d input (other than one column) and non-string items
+    are errors that name ``name`` and the offending item.
+    """
+    if isinstance(X, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of texts, got a single {type(X).__name__}: "
+            f"{describe(X)}; wrap it in a list"
+        )
+    if hasattr(X, "to_numpy"):  # pandas Series / one-column DataFrame
+        X = X.to_numpy()
+    try:
+        arr = np.asarray(X, dtype=object)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a sequence of texts, got {type(X).__name__}") from exc
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d sequence of texts, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: there are no texts to fit or predict")
+    for i, item in enumerate(arr):
+        if not isinstance(item, str):
+            raise TypeError(
+                f"{name} must hold only str, but {name}[{i}] is {type(item).__name__}: "
+                f"{describe(item)}"
+            )
+    if any(type(item) is not str for item in arr):  # np.str_ and other subclasses
+        arr = np.array([str(item) for item in arr], dtype=object)
+    return arr
+
+
+def resolve_device(device: Any) -> Any:
+    """``"auto"``: ``"cuda"`` if ``torch.cuda.is_available()``, else ``"cpu"``; any other value
+    (``"cpu"``, ``"cuda:1"``, a ``torch.device``, None) is returned as is."""
+    if isinstance(device, str) and device.strip().lower() == AUTO_DEVICE:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+@contextlib.contextmanager
+def quiet_transformers(quiet: bool) -> Iterator[None]:
+    """Silence transformers' load report and progress bars (printed on every re-init)."""
+    if not quiet:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+class NetMixin:
+    """Mixed into a skorch ``NeuralNet`` subclass (before it): ``device="auto"`` resolved at
+    initialisation into ``device_``, seeding from ``random_state``/``data_random_state``, and
+    ``_validate_params`` from the class's ``_parameter_constraints`` (scikit-learn's
+    machinery).
+
+    skorch reads ``self.device`` wherever it moves modules and tensors; while it does, the
+    resolved ``device_`` stands in for ``"auto"`` (:meth:`_on_device`), so the parameter itself
+    keeps its machine-independent value.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {}
+
+    def _validate_params(self) -> None:
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+
+    # -- device ----------------------------------------------------------------------------
+    @property
+    def _device(self) -> Any:
+        """The device in use: ``device_`` once initialised, else ``device`` resolved now."""
+        return getattr(self, "device_", None) or resolve_device(self.device)
+
+    @contextlib.contextmanager
+    def _on_device(self) -> Iterator[None]:
+        device = self.device
+        self.device = self._device
+        try:
+            yield
+        finally:
+            self.device = device
+
+    def initialize(self) -> Any:
+        self.device_ = resolve_device(self.device)
+        with self._on_device():
+            return super().initialize()
+
+    def infer(self, x: Any, **fit_params: Any) -> Any:
+        with self._on_device():
+            return super().infer(x, **fit_params)
+
+    def get_loss(self, *args: Any, **kwargs: Any) -> Any:
+        with self._on_device():
+            return super().get_loss(*args, **kwargs)
+
+    def load_params(self, *args: Any, **kwargs: Any) -> Any:
+        with self._on_device():
+            return super().load_params(*args, **kwargs)
+
+    def __setstate__(self, state: dict) -> None:
+        # skorch maps the saved tensors to ``state["device"]`` (or the CPU when that device is
+        # missing) and stores the device it used; "auto" maps to the device it had resolved.
+        device = state.get("device")
+        auto = isinstance(device, str) and device.strip().lower() == AUTO_DEVICE
+        if auto:
+            state["device"] = state.get("device_") or resolve_device(device)
+        super().__setstate__(state)
+        if auto:
+            self.device_, self.device = self.device, device
+
+    # -- seeding -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _seeded(self) -> Iterator[None]:
+        """Fork torch's RNG and seed it (init, dropout) and the batch order from
+        ``random_state`` (the order from ``data_random_state`` when given); the order's
+        generator is ``data_generator_`` for the duration (None when unseeded)."""
+        model_seed = data_seed = None
+        if self.random_state is not None:
+            rng = check_random_state(self.random_state)
+            model_seed, data_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
+        if getattr(self, "data_random_state", None) is not None:
+            data_rng = check_random_state(self.data_random_state)
+            data_seed = int(data_rng.randint(np.iinfo(np.int32).max))
+        if model_seed is None and data_seed is None:
+            self.data_generator_ = None
+            yield
+            return
+        on_cuda = torch.cuda.is_available() and str(self._device).startswith("cuda")
+        devices = list(range(torch.cuda.device_count())) if on_cuda else []
+        with torch.random.fork_rng(devices=devices, enabled=model_seed is not None):
+            if model_seed is not None:
+                torch.manual_seed(model_seed)
+            if data_seed is not None:
+                self.data_generator_ = torch.Generator().manual_seed(data_seed)
+            else:
+                self.data_generator_ = None
+            try:
+                yield
+            finally:
+                self.data_generator_ = None
