@@ -557,19 +557,22 @@ def test_check_texts():
     assert all(type(t) is str for t in check_texts(np.array(["a", "b"])))
     with pytest.raises(ValueError, match="empty"):
         check_texts([])
-    with pytest.raises(TypeError, match=r"X\[1\] is int"):
+    with pytest.raises(TypeError, match=r"X\[1\] must be a str"):
         check_texts(["a", 3])
     with pytest.raises(TypeError, match="single str"):
         check_texts("a text")
-    with pytest.raises(ValueError, match="1-d"):
+    with pytest.raises(TypeError, match=r"X\[0\] must be a str"):
         check_texts([["a", "b"], ["c", "d"]])
+    with pytest.raises(ValueError, match="1-d sequence of texts"):
+        check_texts(np.array([["a", "b"], ["c", "d"]]))
+    assert check_texts(np.array([["a"], ["b"]])).tolist() == ["a", "b"]  # one column
 
 
 def test_bad_input(tiny_bert, fitted):
     clf = make_clf(tiny_bert)
     with pytest.raises(ValueError, match="empty"):
         clf.fit([], [])
-    with pytest.raises(TypeError, match=r"X\[1\] is NoneType"):
+    with pytest.raises(TypeError, match=r"X\[1\] must be a str, got None"):
         clf.fit(["good", None], ["a", "b"])
     with pytest.raises(ValueError, match="single class"):
         clf.fit(["good movie", "bad movie"], ["pos", "pos"])
@@ -585,7 +588,7 @@ def test_bad_input(tiny_bert, fitted):
         clf.predict_proba(["good movie"])
     with pytest.raises(NotFittedError):
         clf.represent(["good movie"])
-    with pytest.raises(TypeError, match=r"X\[0\] is int"):
+    with pytest.raises(TypeError, match=r"X\[0\] must be a str, got 1"):
         fitted.predict_proba([1, 2])
     failed = make_clf(tiny_bert).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="single class"):

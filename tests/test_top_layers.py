@@ -403,7 +403,7 @@ def test_bad_input(tiny_bert, tmp_path):
         clf.predict_proba(["good movie"])
     with pytest.raises(ValueError, match="single class"):
         clf.fit(["good movie", "bad movie"], ["pos", "pos"])
-    with pytest.raises(TypeError, match=r"X\[1\] is NoneType"):
+    with pytest.raises(TypeError, match=r"X\[1\] must be a str, got None"):
         clf.fit(["good", None], ["a", "b"])
     with pytest.raises(ValueError, match="y is required"):
         clf.fit(TEXTS, None)

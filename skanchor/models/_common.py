@@ -12,6 +12,8 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
 
+from skanchor._validation import check_texts as _check_texts
+
 __all__ = ["AUTO_DEVICE", "NetMixin", "check_texts", "resolve_device"]
 
 #: The default ``device`` of the classifiers: CUDA when the machine has it, else the CPU,
@@ -27,37 +29,15 @@ def describe(value: Any, limit: int = 60) -> str:
 
 
 def check_texts(X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a 1-d object array of ``str``: a list, tuple, 1-d array or pandas Series.
+    """``X`` as a 1-d object array of ``str``, by :func:`skanchor._validation.check_texts`.
 
-    A single string, an empty input, a 2-d input (other than one column) and non-string items
-    are errors that name ``name`` and the offending item.
+    The classifiers also take one column of a 2-d input (an ``(n, 1)`` array or a one-column
+    DataFrame, as a scikit-learn ``ColumnTransformer`` hands it on); anything else follows
+    the library's one rule for texts.
     """
-    if isinstance(X, (str, bytes)):
-        raise TypeError(
-            f"{name} must be a sequence of texts, got a single {type(X).__name__}: "
-            f"{describe(X)}; wrap it in a list"
-        )
-    if hasattr(X, "to_numpy"):  # pandas Series / one-column DataFrame
-        X = X.to_numpy()
-    try:
-        arr = np.asarray(X, dtype=object)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a sequence of texts, got {type(X).__name__}") from exc
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d sequence of texts, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: there are no texts to fit or predict")
-    for i, item in enumerate(arr):
-        if not isinstance(item, str):
-            raise TypeError(
-                f"{name} must hold only str, but {name}[{i}] is {type(item).__name__}: "
-                f"{describe(item)}"
-            )
-    if any(type(item) is not str for item in arr):  # np.str_ and other subclasses
-        arr = np.array([str(item) for item in arr], dtype=object)
-    return arr
+    if getattr(X, "ndim", None) == 2 and X.shape[1] == 1:
+        X = X.iloc[:, 0] if hasattr(X, "iloc") else np.asarray(X, dtype=object)[:, 0]
+    return np.asarray(_check_texts(X, name), dtype=object)
 
 
 def resolve_device(device: Any) -> Any:
