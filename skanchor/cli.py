@@ -470,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="datasets, named tasks, methods, strategies and classifiers",
         description="List every name the other commands accept.",
     )
+    from skanchor.label.cli import add_commands  # label, export
+
+    add_commands(sub)
     return parser
 
 
@@ -665,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
     from skanchor.experiments.store import ResultsDirError
 
     try:
+        if hasattr(args, "handler"):
+            return args.handler(args)
         if args.command == "list":
             return _list()
         if args.command == "report":

@@ -1,0 +1,1040 @@
+"""The label store: the single source of truth of a labelling session.
+
+Everything a session is lives in one database, through SQLAlchemy Core: SQLite (WAL mode,
+``synchronous=FULL``) in the session folder by default, PostgreSQL by URL for a team
+(``postgresql://user@host/db``, driven by psycopg 3). The web app, the background worker and
+``--resume`` all read it; nothing lives only in memory.
+
+Tables (all prefixed ``skanchor_``, so a shared database keeps its own tables apart):
+
+``meta``
+    The session: format and version, id, configuration, the data's fingerprint, the query
+    generation counter, the worker's status.
+``items``
+    One row per text to label (``id`` = index id = position in the data file's kept rows),
+    with its number of labels, a random serving order and whether it is in the stop set.
+``queue``
+    The ready queue the worker fills: items to show next, best first, and their *lease*
+    (the annotator an item is shown to, until when). An expired lease returns the item to
+    the queue.
+``labels``
+    One row per annotation, committed in one transaction before the next item is shown.
+    ``(item_id, slot)`` is unique, so an item never gets more annotations than the session
+    asks for; ``(item_id, annotator)`` is unique, so nobody labels an item twice;
+    ``request_id`` is unique, so a retried request never adds a label twice.
+``skips``
+    Items an annotator skipped (not shown to them again).
+``models``
+    One row per retraining: labels used, stop-set predictions, the stop signal, the
+    cross-validated minority F1, timings.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FORMAT",
+    "Conflict",
+    "Item",
+    "LabelStore",
+    "NotASessionError",
+    "database_url",
+]
+
+FORMAT = "skanchor.label-session"
+VERSION = 1
+#: Annotator name of labels that came from a seed-label file.
+SEED_ANNOTATOR = "seed"
+_INSERT_CHUNK = 5000
+
+
+class Conflict(Exception):
+    """A request that the current state refuses (HTTP 409): e.g. an item leased to someone
+    else, or already labelled as often as the session asks."""
+
+
+class _Race(Exception):
+    """Another writer changed a row between our read and our write: run the transaction again."""
+
+
+class NotASessionError(ValueError):
+    """The database holds no labelling session, or one of another kind or version."""
+
+
+@dataclass
+class Item:
+    """An item as the page shows it."""
+
+    id: int
+    text: str
+    source_id: str
+    source: str
+    n_labels: int
+    lease_expires: float | None = None
+    previous_label: str | None = None
+    previous_note: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def database_url(db: str | os.PathLike) -> str:
+    """A SQLAlchemy URL from a path (SQLite) or a URL; ``postgresql://`` uses psycopg 3."""
+    text = str(db)
+    if "://" not in text:
+        return "sqlite:///" + str(Path(text).expanduser().resolve())
+    scheme, _, rest = text.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql+psycopg://" + rest
+    return text
+
+
+def _describe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database)
+    return parsed.render_as_string(hide_password=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Schema
+# ----------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _schema() -> Any:
+    from sqlalchemy import (
+        BigInteger,
+        Boolean,
+        Column,
+        Float,
+        ForeignKey,
+        Index,
+        Integer,
+        MetaData,
+        PrimaryKeyConstraint,
+        String,
+        Table,
+        Text,
+        UniqueConstraint,
+    )
+
+    md = MetaData()
+    big_id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+    meta = Table(
+        "skanchor_meta",
+        md,
+        Column("key", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    items = Table(
+        "skanchor_items",
+        md,
+        Column("id", BigInteger, primary_key=True, autoincrement=False),
+        Column("source_id", Text, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("n_labels", Integer, nullable=False),
+        Column("shuffle", BigInteger, nullable=False),
+        Column("stop", Boolean, nullable=False),
+        Index("ix_skanchor_items_open", "n_labels", "shuffle"),
+    )
+    queue = Table(
+        "skanchor_queue",
+        md,
+        Column("item_id", BigInteger, ForeignKey("skanchor_items.id"), primary_key=True),
+        Column("generation", Integer, nullable=False),
+        Column("rank", Integer, nullable=False),
+        Column("source", String(16), nullable=False),
+        Column("leased_to", String(64)),
+        Column("lease_expires", Float),
+        Column("leased_at", Float),
+        Index("ix_skanchor_queue_lease", "leased_to"),
+    )
+    labels = Table(
+        "skanchor_labels",
+        md,
+        Column("id", big_id, primary_key=True, autoincrement=True),
+        Column("item_id", BigInteger, ForeignKey("skanchor_items.id"), nullable=False),
+        Column("slot", Integer, nullable=False),
+        Column("label", String(64), nullable=False),
+        Column("annotator", String(64), nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("note", Text, nullable=False),
+        Column("request_id", String(64), nullable=False),
+        Column("wait_ms", Float),
+        Column("generation", Integer),
+        Column("source", String(16)),
+        UniqueConstraint("item_id", "slot", name="uq_skanchor_labels_slot"),
+        UniqueConstraint("item_id", "annotator", name="uq_skanchor_labels_annotator"),
+        UniqueConstraint("request_id", name="uq_skanchor_labels_request"),
+        Index("ix_skanchor_labels_annotator", "annotator", "id"),
+    )
+    skips = Table(
+        "skanchor_skips",
+        md,
+        Column("item_id", BigInteger, ForeignKey("skanchor_items.id"), nullable=False),
+        Column("annotator", String(64), nullable=False),
+        Column("created_at", Float, nullable=False),
+        PrimaryKeyConstraint("item_id", "annotator"),
+    )
+    models = Table(
+        "skanchor_models",
+        md,
+        Column("generation", Integer, primary_key=True, autoincrement=False),
+        Column("n_labels", Integer, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("predictions", Text, nullable=False),
+        Column("cv_f1", Float),
+        Column("stop_value", Float),
+        Column("should_stop", Boolean, nullable=False),
+        Column("info", Text, nullable=False),
+    )
+    return md, meta, items, queue, labels, skips, models
+
+
+# ----------------------------------------------------------------------------------------------
+# Engines
+# ----------------------------------------------------------------------------------------------
+
+
+def make_engine(url: str, *, tuned: bool = True) -> Any:
+    """A SQLAlchemy engine for ``url``, set up for many short write transactions.
+
+    SQLite: WAL journal (readers never block the writer), ``synchronous=FULL`` (a committed
+    label survives a crash of the process and of the machine), foreign keys on, a 30 s busy
+    timeout, and write transactions that take the write lock at ``BEGIN IMMEDIATE`` (no
+    deadlocks between read-then-write transactions); read-only blocks use a plain ``BEGIN``.
+    ``tuned=False`` gives a plain engine that changes nothing in the file (for inspection).
+    """
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    if not tuned:
+        return create_engine(url, poolclass=NullPool)
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=10
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        read = conn.get_execution_options().get("skanchor_read", False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _retrying(func: Callable) -> Callable:
+    """Retry a write transaction a few times on transient errors (lock timeouts, deadlocks,
+    serialization failures, a unique-key race between two writers)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        for attempt in range(6):
+            try:
+                return func(*args, **kwargs)
+            except (OperationalError, IntegrityError, _Race):
+                if attempt == 5:
+                    raise
+                time.sleep(0.005 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------------------------
+# The store
+# ----------------------------------------------------------------------------------------------
+
+
+class LabelStore:
+    """One labelling session's database. Open with :meth:`create` or :meth:`open`.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        From :func:`make_engine`.
+    url : str
+        The database URL (shown in messages without its password).
+    """
+
+    def __init__(self, engine: Any, url: str):
+        self.engine = engine
+        self.url = url
+        (_, self._meta, self._items, self._queue, self._labels, self._skips, self._models) = (
+            _schema()
+        )
+        self._cached_meta: dict | None = None
+
+    # -- life cycle -----------------------------------------------------------------------
+    @staticmethod
+    def inspect(db: str | os.PathLike) -> dict | None:
+        """The session stored in ``db`` (its meta values), or None if ``db`` holds none.
+
+        Never creates or writes anything: a SQLite path that does not exist gives None.
+        Raises :class:`NotASessionError` for a database that holds skanchor tables of an
+        unknown format or a file that is not a database.
+        """
+        from sqlalchemy import inspect as sa_inspect
+        from sqlalchemy import select
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import DatabaseError
+
+        url = database_url(db)
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).exists():
+            return None
+        engine = make_engine(url, tuned=False)
+        try:
+            try:
+                tables = set(sa_inspect(engine).get_table_names())
+            except DatabaseError as exc:
+                raise NotASessionError(
+                    f"{_describe_url(url)} is not a database: {str(exc.orig).splitlines()[0]}"
+                ) from None
+            if "skanchor_meta" not in tables:
+                return None
+            meta_t = _schema()[1]
+            with engine.connect() as conn:
+                rows = dict(conn.execute(select(meta_t.c.key, meta_t.c.value)).all())
+        finally:
+            engine.dispose()
+        if rows.get("format") != FORMAT:
+            raise NotASessionError(
+                f"{_describe_url(url)} holds skanchor tables but no labelling session "
+                f"(format {rows.get('format')!r})"
+            )
+        if rows.get("version") != str(VERSION):
+            raise NotASessionError(
+                f"{_describe_url(url)} holds a labelling session of format version "
+                f"{rows.get('version')}, this skanchor reads version {VERSION}"
+            )
+        return {k: json.loads(v) for k, v in rows.items()}
+
+    @classmethod
+    def create(
+        cls,
+        db: str | os.PathLike,
+        *,
+        config: dict,
+        data: dict,
+        texts: list[str],
+        source_ids: list[str],
+        stop_ids: np.ndarray,
+        seed: int,
+        seed_ids: Any = (),
+        seed_labels: Any = (),
+    ) -> LabelStore:
+        """Create the session's tables and rows in ``db`` (which must hold no session), in
+        one transaction; ``seed_ids``/``seed_labels`` are stored as labels by ``"seed"``."""
+        from sqlalchemy import insert
+
+        url = database_url(db)
+        if cls.inspect(url) is not None:
+            raise ValueError(f"{_describe_url(url)} already holds a labelling session")
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(url)
+        md, meta_t, items_t, _, labels_t, *_ = _schema()
+        n = len(texts)
+        seeded = {int(i): str(label) for i, label in zip(seed_ids, seed_labels, strict=True)}
+        shuffle = np.random.default_rng([seed, 1]).permutation(n)
+        in_stop = np.zeros(n, dtype=bool)
+        in_stop[stop_ids] = True
+        now = time.time()
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "session_id": uuid.uuid4().hex,
+            "created_at": now,
+            "config": config,
+            "data": {**data, "n_items": n},
+            "generation": 0,
+            "worker": {"state": "not started", "updated_at": now},
+        }
+        with engine.begin() as conn:
+            md.create_all(conn)
+            conn.execute(
+                insert(meta_t),
+                [{"key": k, "value": json.dumps(v)} for k, v in meta.items()],
+            )
+            for start in range(0, n, _INSERT_CHUNK):
+                stop = min(start + _INSERT_CHUNK, n)
+                conn.execute(
+                    insert(items_t),
+                    [
+                        {
+                            "id": i,
+                            "source_id": source_ids[i],
+                            "text": texts[i],
+                            "n_labels": int(i in seeded),
+                            "shuffle": int(shuffle[i]),
+                            "stop": bool(in_stop[i]),
+                        }
+                        for i in range(start, stop)
+                    ],
+                )
+            if seeded:
+                conn.execute(
+                    insert(labels_t),
+                    [
+                        {
+                            "item_id": i,
+                            "slot": 0,
+                            "label": label,
+                            "annotator": SEED_ANNOTATOR,
+                            "created_at": now,
+                            "note": "",
+                            "request_id": f"seed-{i}",
+                            "source": "seed",
+                        }
+                        for i, label in seeded.items()
+                    ],
+                )
+        return cls(engine, url)
+
+    @classmethod
+    def open(cls, db: str | os.PathLike) -> LabelStore:
+        """Open the session stored in ``db``; a database without one is an error."""
+        url = database_url(db)
+        if cls.inspect(url) is None:
+            raise NotASessionError(f"{_describe_url(url)} holds no labelling session")
+        return cls(make_engine(url), url)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @property
+    def where(self) -> str:
+        """The database, for messages (no password)."""
+        return _describe_url(self.url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    # -- transactions ---------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self.engine.connect().execution_options(skanchor_read=True) as conn:
+            with conn.begin():
+                yield conn
+
+    # -- meta -----------------------------------------------------------------------------
+    @property
+    def meta(self) -> dict:
+        """The session's fixed meta values (format, id, config, data), read once."""
+        if self._cached_meta is None:
+            from sqlalchemy import select
+
+            with self._read() as conn:
+                rows = conn.execute(select(self._meta.c.key, self._meta.c.value)).all()
+            self._cached_meta = {k: json.loads(v) for k, v in rows}
+        return self._cached_meta
+
+    @property
+    def config(self) -> dict:
+        return self.meta["config"]
+
+    @property
+    def session_id(self) -> str:
+        return self.meta["session_id"]
+
+    @property
+    def n_items(self) -> int:
+        return int(self.meta["data"]["n_items"])
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config["labels"])
+
+    @property
+    def k(self) -> int:
+        """Annotations per item."""
+        return int(self.config["annotations_per_item"])
+
+    def _get_meta(self, conn: Any, key: str) -> Any:
+        from sqlalchemy import select
+
+        value = conn.execute(select(self._meta.c.value).where(self._meta.c.key == key)).scalar()
+        return None if value is None else json.loads(value)
+
+    def _set_meta(self, conn: Any, key: str, value: Any) -> None:
+        from sqlalchemy import update
+
+        conn.execute(
+            update(self._meta).where(self._meta.c.key == key).values(value=json.dumps(value))
+        )
+
+    @_retrying
+    def set_worker_status(self, **status: Any) -> None:
+        """Record what the worker is doing (shown on the page)."""
+        with self._write() as conn:
+            self._set_meta(conn, "worker", {**status, "updated_at": time.time()})
+
+    # -- items ----------------------------------------------------------------------------
+    def texts(self) -> list[str]:
+        """Every item's text, in id order."""
+        from sqlalchemy import select
+
+        with self._read() as conn:
+            rows = conn.execute(select(self._items.c.text).order_by(self._items.c.id)).all()
+        return [r[0] for r in rows]
+
+    def stop_ids(self) -> np.ndarray:
+        """Ids of the stop set (sorted)."""
+        from sqlalchemy import select
+
+        with self._read() as conn:
+            rows = conn.execute(
+                select(self._items.c.id).where(self._items.c.stop).order_by(self._items.c.id)
+            ).all()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def _item(self, conn: Any, item_id: int, source: str, expires: float | None) -> Item:
+        from sqlalchemy import select
+
+        row = conn.execute(
+            select(self._items.c.text, self._items.c.source_id, self._items.c.n_labels).where(
+                self._items.c.id == item_id
+            )
+        ).one()
+        return Item(int(item_id), row.text, row.source_id, source, int(row.n_labels), expires)
+
+    # -- serving --------------------------------------------------------------------------
+    @_retrying
+    def lease_next(self, annotator: str, now: float | None = None) -> Item | None:
+        """The item to show ``annotator`` now, leased to them for ``lease_seconds``.
+
+        Their current lease if they hold one (a reload shows the same item), else the best
+        queued item nobody holds that they have not labelled or skipped, else (the worker
+        is behind) a random unlabelled item. None when nothing is left for them.
+        """
+        from sqlalchemy import and_, exists, insert, or_, select, update
+
+        now = time.time() if now is None else now
+        q, it, lab, sk = self._queue, self._items, self._labels, self._skips
+        expires = now + float(self.config["lease_seconds"])
+        with self._write() as conn:
+            current = conn.execute(
+                select(q.c.item_id, q.c.source)
+                .where(q.c.leased_to == annotator, q.c.lease_expires >= now)
+                .order_by(q.c.leased_at.desc())
+                .limit(1)
+            ).first()
+            if current is not None:
+                conn.execute(
+                    update(q).where(q.c.item_id == current.item_id).values(lease_expires=expires)
+                )
+                return self._item(conn, current.item_id, current.source, expires)
+
+            not_mine = and_(
+                ~exists().where(lab.c.item_id == it.c.id, lab.c.annotator == annotator),
+                ~exists().where(sk.c.item_id == it.c.id, sk.c.annotator == annotator),
+            )
+            free = or_(q.c.leased_to.is_(None), q.c.lease_expires < now)
+            candidates = conn.execute(
+                select(q.c.item_id, q.c.source)
+                .join(it, it.c.id == q.c.item_id)
+                .where(free, it.c.n_labels < self.k, not_mine)
+                .order_by(it.c.n_labels.desc(), q.c.generation.desc(), q.c.rank, q.c.item_id)
+                .limit(8)
+            ).all()
+            for candidate in candidates:
+                taken = conn.execute(
+                    update(q)
+                    .where(q.c.item_id == candidate.item_id, free)
+                    .values(leased_to=annotator, lease_expires=expires, leased_at=now)
+                ).rowcount
+                if taken == 1:
+                    return self._item(conn, candidate.item_id, candidate.source, expires)
+
+            # The worker is behind (or the queue is empty): any unlabelled item, at random.
+            spare = conn.execute(
+                select(it.c.id)
+                .where(
+                    it.c.n_labels == 0,
+                    ~exists().where(q.c.item_id == it.c.id),
+                    not_mine,
+                )
+                .order_by(it.c.shuffle)
+                .limit(1)
+            ).first()
+            if spare is None:
+                return None
+            conn.execute(
+                insert(q).values(
+                    item_id=spare.id,
+                    generation=-1,
+                    rank=0,
+                    source="fallback",
+                    leased_to=annotator,
+                    lease_expires=expires,
+                    leased_at=now,
+                )
+            )  # a concurrent insert of the same item raises IntegrityError: retried
+            return self._item(conn, spare.id, "fallback", expires)
+
+    @_retrying
+    def add_label(
+        self,
+        annotator: str,
+        item_id: int,
+        label: str,
+        *,
+        request_id: str,
+        note: str = "",
+        wait_ms: float | None = None,
+        now: float | None = None,
+    ) -> tuple[int, bool]:
+        """Commit one label in one transaction; returns ``(label id, duplicate)``.
+
+        ``request_id`` makes the call idempotent: the same request again (a retry after a
+        lost response or a server restart) returns the stored label with
+        ``duplicate=True`` and changes nothing. Raises ``ValueError`` for an unknown label
+        or item, :class:`Conflict` when the item is leased to someone else or already has
+        all its labels, or this annotator labelled it already.
+        """
+        from sqlalchemy import delete, insert, select, update
+
+        now = time.time() if now is None else now
+        if label not in self.labels:
+            raise ValueError(f"label {label!r} is not one of {', '.join(self.labels)}")
+        q, it, lab = self._queue, self._items, self._labels
+        with self._write() as conn:
+            done = conn.execute(
+                select(lab.c.id, lab.c.item_id, lab.c.annotator).where(
+                    lab.c.request_id == request_id
+                )
+            ).first()
+            if done is not None:
+                if done.item_id != item_id or done.annotator != annotator:
+                    raise Conflict(f"request_id {request_id!r} was used for another label")
+                return int(done.id), True
+            row = conn.execute(select(it.c.n_labels).where(it.c.id == item_id)).first()
+            if row is None:
+                raise ValueError(f"item {item_id} does not exist")
+            n = int(row.n_labels)
+            queued = conn.execute(
+                select(q.c.leased_to, q.c.lease_expires, q.c.generation, q.c.source).where(
+                    q.c.item_id == item_id
+                )
+            ).first()
+            if (
+                queued is not None
+                and queued.leased_to not in (None, annotator)
+                and (queued.lease_expires or 0) >= now
+            ):
+                raise Conflict(f"item {item_id} is being labelled by another annotator")
+            mine = conn.execute(
+                select(lab.c.id).where(lab.c.item_id == item_id, lab.c.annotator == annotator)
+            ).first()
+            if mine is not None:
+                raise Conflict(f"you have labelled item {item_id} already")
+            if n >= self.k:
+                raise Conflict(f"item {item_id} is labelled already")
+            label_id = conn.execute(
+                insert(lab)
+                .values(
+                    item_id=item_id,
+                    slot=n,
+                    label=label,
+                    annotator=annotator,
+                    created_at=now,
+                    note=note,
+                    request_id=request_id,
+                    wait_ms=wait_ms,
+                    generation=None if queued is None else queued.generation,
+                    source=None if queued is None else queued.source,
+                )
+                .returning(lab.c.id)
+            ).scalar_one()
+            updated = conn.execute(
+                update(it).where(it.c.id == item_id, it.c.n_labels == n).values(n_labels=n + 1)
+            ).rowcount
+            if updated != 1:  # another writer got there first (PostgreSQL): retry it all
+                raise _Race(f"item {item_id} changed")
+            if n + 1 >= self.k:
+                conn.execute(delete(q).where(q.c.item_id == item_id))
+            else:
+                conn.execute(
+                    update(q)
+                    .where(q.c.item_id == item_id)
+                    .values(leased_to=None, lease_expires=None, leased_at=None)
+                )
+        return int(label_id), False
+
+    @_retrying
+    def skip(self, annotator: str, item_id: int, now: float | None = None) -> None:
+        """Never show ``item_id`` to ``annotator`` again and release their lease on it."""
+        from sqlalchemy import exists, insert, select, update
+
+        now = time.time() if now is None else now
+        q, sk = self._queue, self._skips
+        with self._write() as conn:
+            found = conn.execute(select(self._items.c.id).where(self._items.c.id == item_id))
+            if found.first() is None:
+                raise ValueError(f"item {item_id} does not exist")
+            if not conn.execute(
+                select(exists().where(sk.c.item_id == item_id, sk.c.annotator == annotator))
+            ).scalar():
+                conn.execute(
+                    insert(sk).values(item_id=item_id, annotator=annotator, created_at=now)
+                )
+            conn.execute(
+                update(q)
+                .where(q.c.item_id == item_id, q.c.leased_to == annotator)
+                .values(leased_to=None, lease_expires=None, leased_at=None)
+            )
+
+    @_retrying
+    def undo(self, annotator: str, now: float | None = None) -> Item | None:
+        """Take back ``annotator``'s last label and lease its item to them again.
+
+        Returns the item with ``previous_label``/``previous_note`` set, or None when they
+        have no label left to undo. Their other lease, if any, is released. A label that
+        another annotator has built on (a later annotation of the same item) cannot be
+        undone (:class:`Conflict`).
+        """
+        from sqlalchemy import delete, insert, select, update
+
+        now = time.time() if now is None else now
+        q, it, lab = self._queue, self._items, self._labels
+        expires = now + float(self.config["lease_seconds"])
+        with self._write() as conn:
+            last = conn.execute(
+                select(lab.c.id, lab.c.item_id, lab.c.slot, lab.c.label, lab.c.note)
+                .where(lab.c.annotator == annotator)
+                .order_by(lab.c.id.desc())
+                .limit(1)
+            ).first()
+            if last is None:
+                return None
+            n = conn.execute(select(it.c.n_labels).where(it.c.id == last.item_id)).scalar_one()
+            if last.slot != n - 1:
+                raise Conflict(
+                    f"item {last.item_id} has been labelled by another annotator since; your "
+                    "label can no longer be undone"
+                )
+            conn.execute(delete(lab).where(lab.c.id == last.id))
+            conn.execute(update(it).where(it.c.id == last.item_id).values(n_labels=n - 1))
+            conn.execute(
+                update(q)
+                .where(q.c.leased_to == annotator)
+                .values(leased_to=None, lease_expires=None, leased_at=None)
+            )
+            lease = {"leased_to": annotator, "lease_expires": expires, "leased_at": now}
+            if conn.execute(update(q).where(q.c.item_id == last.item_id).values(**lease)).rowcount:
+                source = conn.execute(
+                    select(q.c.source).where(q.c.item_id == last.item_id)
+                ).scalar_one()
+            else:
+                source = "undo"
+                conn.execute(
+                    insert(q).values(
+                        item_id=last.item_id, generation=-1, rank=0, source=source, **lease
+                    )
+                )
+            item = self._item(conn, last.item_id, source, expires)
+        item.previous_label, item.previous_note = last.label, last.note
+        return item
+
+    # -- worker ---------------------------------------------------------------------------
+    def worker_snapshot(self, now: float | None = None) -> dict:
+        """What the worker needs, read in one transaction: the labelled set (first label of
+        each item), the pool it may query from (items without a label that nobody holds),
+        the queue's free items, the active annotators, the last model's size."""
+        from sqlalchemy import distinct, func, or_, select
+
+        now = time.time() if now is None else now
+        q, it, lab, mo = self._queue, self._items, self._labels, self._models
+        with self._read() as conn:
+            labelled = conn.execute(
+                select(lab.c.item_id, lab.c.label).where(lab.c.slot == 0).order_by(lab.c.item_id)
+            ).all()
+            held = conn.execute(
+                select(q.c.item_id).where(q.c.leased_to.is_not(None), q.c.lease_expires >= now)
+            ).all()
+            open_ids = conn.execute(
+                select(it.c.id).where(it.c.n_labels == 0).order_by(it.c.id)
+            ).all()
+            free = conn.execute(
+                select(func.count())
+                .select_from(q.join(it, it.c.id == q.c.item_id))
+                .where(
+                    or_(q.c.leased_to.is_(None), q.c.lease_expires < now),
+                    it.c.n_labels < self.k,
+                )
+            ).scalar_one()
+            active = conn.execute(
+                select(func.count(distinct(q.c.leased_to))).where(
+                    q.c.leased_to.is_not(None), q.c.lease_expires >= now
+                )
+            ).scalar_one()
+            last = conn.execute(
+                select(mo.c.generation, mo.c.n_labels).order_by(mo.c.generation.desc()).limit(1)
+            ).first()
+            generation = self._get_meta(conn, "generation")
+        held_ids = np.asarray([r[0] for r in held], dtype=np.int64)
+        pool = np.asarray([r[0] for r in open_ids], dtype=np.int64)
+        pool = pool[~np.isin(pool, held_ids)]
+        return {
+            "labelled_ids": np.asarray([r[0] for r in labelled], dtype=np.int64),
+            "labels": [r[1] for r in labelled],
+            "pool_ids": pool,
+            "n_free": int(free),
+            "n_active": int(active),
+            "model_generation": None if last is None else int(last.generation),
+            "model_n_labels": 0 if last is None else int(last.n_labels),
+            "generation": int(generation),
+        }
+
+    @_retrying
+    def replace_queue(self, ids: Any, source: str, now: float | None = None) -> int:
+        """Put ``ids`` (best first) in the queue as the next generation; returns it.
+
+        Queued items that nobody holds and nobody has labelled yet are replaced (they came
+        from an older model); held items, items waiting for a second annotation and items
+        labelled meanwhile are kept out of the new rows.
+        """
+        from sqlalchemy import delete, insert, or_, select
+
+        now = time.time() if now is None else now
+        q, it = self._queue, self._items
+        ids = [int(i) for i in ids]
+        with self._write() as conn:
+            generation = int(self._get_meta(conn, "generation")) + 1
+            self._set_meta(conn, "generation", generation)
+            unlabelled = select(it.c.id).where(it.c.n_labels == 0)
+            done = select(it.c.id).where(it.c.n_labels >= self.k)
+            conn.execute(
+                delete(q).where(
+                    or_(
+                        q.c.item_id.in_(done),
+                        (
+                            or_(q.c.leased_to.is_(None), q.c.lease_expires < now)
+                            & q.c.item_id.in_(unlabelled)
+                        ),
+                    )
+                )
+            )
+            if ids:
+                still_open = {
+                    r[0]
+                    for r in conn.execute(
+                        select(it.c.id).where(it.c.id.in_(ids), it.c.n_labels == 0)
+                    ).all()
+                }
+                queued = {
+                    r[0] for r in conn.execute(select(q.c.item_id).where(q.c.item_id.in_(ids)))
+                }
+                rows = [
+                    {"item_id": i, "generation": generation, "rank": rank, "source": source}
+                    for rank, i in enumerate(ids)
+                    if i in still_open and i not in queued
+                ]
+                if rows:
+                    conn.execute(insert(q), rows)
+        return generation
+
+    @_retrying
+    def add_model(
+        self,
+        generation: int,
+        n_labels: int,
+        predictions: list[int],
+        *,
+        cv_f1: float | None,
+        stop_value: float | None,
+        should_stop: bool,
+        info: dict,
+        now: float | None = None,
+    ) -> None:
+        """Record a retraining (its stop-set predictions as label indices)."""
+        from sqlalchemy import insert
+
+        with self._write() as conn:
+            conn.execute(
+                insert(self._models).values(
+                    generation=generation,
+                    n_labels=n_labels,
+                    created_at=time.time() if now is None else now,
+                    predictions=json.dumps([int(p) for p in predictions]),
+                    cv_f1=cv_f1,
+                    stop_value=stop_value,
+                    should_stop=bool(should_stop),
+                    info=json.dumps(info),
+                )
+            )
+
+    def model_predictions(self) -> list[list[int]]:
+        """Stop-set predictions of every recorded model, oldest first."""
+        from sqlalchemy import select
+
+        mo = self._models
+        with self._read() as conn:
+            rows = conn.execute(select(mo.c.predictions).order_by(mo.c.generation)).all()
+        return [json.loads(r[0]) for r in rows]
+
+    # -- reading --------------------------------------------------------------------------
+    def label_rows(self) -> list[dict]:
+        """Every label with its item: id, text, label, annotator, time, note, slot."""
+        from sqlalchemy import select
+
+        lab, it = self._labels, self._items
+        with self._read() as conn:
+            rows = conn.execute(
+                select(
+                    it.c.source_id,
+                    it.c.text,
+                    lab.c.label,
+                    lab.c.annotator,
+                    lab.c.created_at,
+                    lab.c.note,
+                    lab.c.slot,
+                    lab.c.item_id,
+                    lab.c.request_id,
+                )
+                .join(it, it.c.id == lab.c.item_id)
+                .order_by(lab.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def progress(self, annotator: str | None = None, now: float | None = None) -> dict:
+        """The numbers of the progress panel, from the database."""
+        from sqlalchemy import func, or_, select
+
+        now = time.time() if now is None else now
+        q, it, lab, sk, mo = self._queue, self._items, self._labels, self._skips, self._models
+        with self._read() as conn:
+            per_class = dict(
+                conn.execute(
+                    select(lab.c.label, func.count()).where(lab.c.slot == 0).group_by(lab.c.label)
+                ).all()
+            )
+            per_annotator = dict(
+                conn.execute(select(lab.c.annotator, func.count()).group_by(lab.c.annotator)).all()
+            )
+            n_skipped = conn.execute(select(func.count()).select_from(sk)).scalar_one()
+            ready = conn.execute(
+                select(func.count())
+                .select_from(q.join(it, it.c.id == q.c.item_id))
+                .where(
+                    or_(q.c.leased_to.is_(None), q.c.lease_expires < now), it.c.n_labels < self.k
+                )
+            ).scalar_one()
+            held = conn.execute(
+                select(func.count()).where(q.c.leased_to.is_not(None), q.c.lease_expires >= now)
+            ).scalar_one()
+            model = conn.execute(select(mo).order_by(mo.c.generation.desc()).limit(1)).first()
+            waits = [
+                r[0]
+                for r in conn.execute(
+                    select(lab.c.wait_ms)
+                    .where(lab.c.wait_ms.is_not(None))
+                    .order_by(lab.c.id.desc())
+                    .limit(500)
+                ).all()
+            ]
+            pairs = []
+            if self.k > 1:
+                second = lab.alias("second")
+                pairs = conn.execute(
+                    select(lab.c.label, second.c.label)
+                    .join(second, second.c.item_id == lab.c.item_id)
+                    .where(lab.c.slot == 0, second.c.slot == 1)
+                ).all()
+            worker = self._get_meta(conn, "worker")
+        counts = {label: int(per_class.get(label, 0)) for label in self.labels}
+        n_labelled = sum(counts.values())
+        minority = self.config.get("minority")
+        if not minority:
+            present = sorted((c, label) for label, c in counts.items() if c > 0)
+            minority = [present[0][1]] if present else []
+        found = sum(counts[m] for m in minority)
+        result: dict[str, Any] = {
+            "n_items": self.n_items,
+            "n_labelled": n_labelled,
+            "n_annotations": int(sum(per_annotator.values())),
+            "per_class": counts,
+            "per_annotator": {k: int(v) for k, v in sorted(per_annotator.items())},
+            "mine": int(per_annotator.get(annotator, 0)) if annotator else 0,
+            "minority": minority,
+            "minority_found": found,
+            "minority_rate": found / n_labelled if n_labelled else None,
+            "n_skipped": int(n_skipped),
+            "queue": {"ready": int(ready), "held": int(held)},
+            "wait_ms": _percentiles(waits),
+            "worker": worker,
+            "model": None,
+            "agreement": None,
+        }
+        if model is not None:
+            result["model"] = {
+                "generation": int(model.generation),
+                "n_labels": int(model.n_labels),
+                "age_s": max(0.0, now - float(model.created_at)),
+                "cv_f1": model.cv_f1,
+                "stop_value": model.stop_value,
+                "should_stop": bool(model.should_stop),
+                **json.loads(model.info),
+            }
+        if pairs:
+            from sklearn.metrics import cohen_kappa_score
+
+            a = [p[0] for p in pairs]
+            b = [p[1] for p in pairs]
+            agree = float(np.mean([x == y for x, y in pairs]))
+            kappa = 1.0 if a == b else float(cohen_kappa_score(a, b))
+            result["agreement"] = {"n_items": len(pairs), "rate": agree, "kappa": kappa}
+        return result
+
+
+def _percentiles(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    return {
+        "n": int(arr.size),
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "last": float(arr[0]),
+    }
