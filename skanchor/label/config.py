@@ -55,11 +55,20 @@ _LABEL = re.compile(r"^[^\x00-\x1f,]{1,64}$")
 
 
 def default_classifier() -> str:
-    """``"transformer"`` when torch sees a CUDA GPU, else ``"logreg"`` (the fast default)."""
-    try:
-        import torch
-    except ImportError:
+    """``"transformer"`` when torch sees a CUDA GPU, else ``"logreg"`` (the fast default).
+
+    torch is imported only on a machine that shows an NVIDIA device (importing it takes
+    seconds), so sessions on CPU machines start fast.
+    """
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    nvidia = Path("/proc/driver/nvidia/gpus").is_dir() or shutil.which("nvidia-smi") is not None
+    if not nvidia or importlib.util.find_spec("torch") is None:
         return DEFAULTS["classifier"]
+    import torch
+
     return "transformer" if torch.cuda.is_available() else DEFAULTS["classifier"]
 
 

@@ -159,6 +159,7 @@ def _schema() -> Any:
         Column("generation", Integer, nullable=False),
         Column("rank", Integer, nullable=False),
         Column("source", String(16), nullable=False),
+        Column("partial", Integer, nullable=False, default=0),  # 1: waits for a 2nd label
         Column("leased_to", String(64)),
         Column("lease_expires", Float),
         Column("leased_at", Float),
@@ -211,14 +212,16 @@ def _schema() -> Any:
 # ----------------------------------------------------------------------------------------------
 
 
-def make_engine(url: str, *, tuned: bool = True) -> Any:
+def make_engine(url: str, *, tuned: bool = True, durable: bool = True) -> Any:
     """A SQLAlchemy engine for ``url``, set up for many short write transactions.
 
     SQLite: WAL journal (readers never block the writer), ``synchronous=FULL`` (a committed
     label survives a crash of the process and of the machine), foreign keys on, a 30 s busy
     timeout, and write transactions that take the write lock at ``BEGIN IMMEDIATE`` (no
     deadlocks between read-then-write transactions); read-only blocks use a plain ``BEGIN``.
-    ``tuned=False`` gives a plain engine that changes nothing in the file (for inspection).
+    ``durable=False``: ``synchronous=NORMAL`` (no fsync at commit; still safe from a crash
+    of the process). ``tuned=False`` gives a plain engine that changes nothing in the file
+    (for inspection).
     """
     from sqlalchemy import create_engine, event
     from sqlalchemy.engine import make_url
@@ -239,7 +242,7 @@ def make_engine(url: str, *, tuned: bool = True) -> Any:
         cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",
-            "synchronous=FULL",
+            "synchronous=FULL" if durable else "synchronous=NORMAL",
             "foreign_keys=ON",
             "busy_timeout=30000",
         ):
@@ -252,6 +255,15 @@ def make_engine(url: str, *, tuned: bool = True) -> Any:
         conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _dialect_insert(engine: Any) -> Callable:
+    """The ``insert`` construct of the engine's dialect (it has ``on_conflict_do_nothing``)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def _retrying(func: Callable) -> Callable:
@@ -297,6 +309,7 @@ class LabelStore:
             _schema()
         )
         self._cached_meta: dict | None = None
+        self._fast_engine = make_engine(url, durable=False) if self.is_sqlite else None
 
     # -- life cycle -----------------------------------------------------------------------
     @staticmethod
@@ -331,17 +344,21 @@ class LabelStore:
                 rows = dict(conn.execute(select(meta_t.c.key, meta_t.c.value)).all())
         finally:
             engine.dispose()
-        if rows.get("format") != FORMAT:
+        try:
+            meta = {k: json.loads(v) for k, v in rows.items()}
+        except ValueError:
+            meta = {}
+        if meta.get("format") != FORMAT:
             raise NotASessionError(
                 f"{_describe_url(url)} holds skanchor tables but no labelling session "
-                f"(format {rows.get('format')!r})"
+                f"(format {meta.get('format')!r})"
             )
-        if rows.get("version") != str(VERSION):
+        if meta.get("version") != VERSION:
             raise NotASessionError(
                 f"{_describe_url(url)} holds a labelling session of format version "
-                f"{rows.get('version')}, this skanchor reads version {VERSION}"
+                f"{meta.get('version')}, this skanchor reads version {VERSION}"
             )
-        return {k: json.loads(v) for k, v in rows.items()}
+        return meta
 
     @classmethod
     def create(
@@ -436,6 +453,8 @@ class LabelStore:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+        if self._fast_engine is not None:
+            self._fast_engine.dispose()
 
     @property
     def where(self) -> str:
@@ -448,8 +467,12 @@ class LabelStore:
 
     # -- transactions ---------------------------------------------------------------------
     @contextmanager
-    def _write(self) -> Iterator[Any]:
-        with self.engine.begin() as conn:
+    def _write(self, durable: bool = True) -> Iterator[Any]:
+        """A write transaction. ``durable=False`` (leases, skips, the worker's bookkeeping)
+        lets SQLite skip the fsync at commit: such a commit survives a crash of the process
+        (WAL) but maybe not a power cut; a later durable commit makes it durable too."""
+        engine = self.engine if durable or self._fast_engine is None else self._fast_engine
+        with engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -507,7 +530,7 @@ class LabelStore:
     @_retrying
     def set_worker_status(self, **status: Any) -> None:
         """Record what the worker is doing (shown on the page)."""
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             self._set_meta(conn, "worker", {**status, "updated_at": time.time()})
 
     # -- items ----------------------------------------------------------------------------
@@ -529,14 +552,82 @@ class LabelStore:
             ).all()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
-    def _item(self, conn: Any, item_id: int, source: str, expires: float | None) -> Item:
-        from sqlalchemy import select
+    # -- serving --------------------------------------------------------------------------
+    @functools.cached_property
+    def _sql(self) -> Any:
+        """The statements of the hot paths (serving, labelling), built once with bind
+        parameters: building SQLAlchemy constructs per request costs more than running them."""
+        from types import SimpleNamespace
 
-        row = conn.execute(
-            select(self._items.c.text, self._items.c.source_id, self._items.c.n_labels).where(
-                self._items.c.id == item_id
+        from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+
+        q, it, lab, sk = self._queue, self._items, self._labels, self._skips
+        who, now, iid = bindparam("b_who"), bindparam("b_now"), bindparam("b_iid")
+        upsert = _dialect_insert(self.engine)
+        free = or_(q.c.leased_to.is_(None), q.c.lease_expires < now)
+
+        def not_mine(column: Any) -> Any:
+            return and_(
+                ~exists().where(lab.c.item_id == column, lab.c.annotator == who),
+                ~exists().where(sk.c.item_id == column, sk.c.annotator == who),
             )
-        ).one()
+
+        lease = {"leased_to": who, "lease_expires": bindparam("b_expires"), "leased_at": now}
+        return SimpleNamespace(
+            current=select(q.c.item_id, q.c.source)
+            .where(q.c.leased_to == who, q.c.lease_expires >= now)
+            .order_by(q.c.leased_at.desc())
+            .limit(1),
+            extend=update(q).where(q.c.item_id == iid).values(lease_expires=bindparam("b_expires")),
+            # Driven by the (small) queue alone: fully labelled items leave it in the label's
+            # transaction, and a stray row (a refill racing a label) is dropped when met.
+            candidates=select(q.c.item_id, q.c.source)
+            .where(free, not_mine(q.c.item_id))
+            .order_by(q.c.partial.desc(), q.c.generation.desc(), q.c.rank, q.c.item_id)
+            .limit(8),
+            take=update(q).where(q.c.item_id == iid, free).values(**lease),
+            drop=delete(q).where(q.c.item_id == iid),
+            spare=select(it.c.id)
+            .where(it.c.n_labels == 0, ~exists().where(q.c.item_id == it.c.id), not_mine(it.c.id))
+            .order_by(it.c.shuffle)
+            .limit(8),
+            add_spare=upsert(q)
+            .values(item_id=iid, generation=-1, rank=0, source="fallback", partial=0, **lease)
+            .on_conflict_do_nothing()
+            .returning(q.c.item_id),
+            item=select(it.c.text, it.c.source_id, it.c.n_labels).where(it.c.id == iid),
+            by_request=select(lab.c.id, lab.c.item_id, lab.c.annotator).where(
+                lab.c.request_id == bindparam("b_rid")
+            ),
+            n_labels=select(it.c.n_labels).where(it.c.id == iid),
+            queued=select(q.c.leased_to, q.c.lease_expires, q.c.generation, q.c.source).where(
+                q.c.item_id == iid
+            ),
+            mine=select(lab.c.id).where(lab.c.item_id == iid, lab.c.annotator == who),
+            add_label=insert(lab)
+            .values(
+                item_id=iid,
+                slot=bindparam("b_slot"),
+                label=bindparam("b_label"),
+                annotator=who,
+                created_at=now,
+                note=bindparam("b_note"),
+                request_id=bindparam("b_rid"),
+                wait_ms=bindparam("b_wait"),
+                generation=bindparam("b_generation"),
+                source=bindparam("b_source"),
+            )
+            .returning(lab.c.id),
+            count_label=update(it)
+            .where(it.c.id == iid, it.c.n_labels == bindparam("b_n"))
+            .values(n_labels=bindparam("b_n") + 1),
+            await_second=update(q)
+            .where(q.c.item_id == iid)
+            .values(leased_to=None, lease_expires=None, leased_at=None, partial=1),
+        )
+
+    def _item(self, conn: Any, item_id: int, source: str, expires: float | None) -> Item:
+        row = conn.execute(self._sql.item, {"b_iid": item_id}).one()
         return Item(int(item_id), row.text, row.source_id, source, int(row.n_labels), expires)
 
     # -- serving --------------------------------------------------------------------------
@@ -548,70 +639,35 @@ class LabelStore:
         queued item nobody holds that they have not labelled or skipped, else (the worker
         is behind) a random unlabelled item. None when nothing is left for them.
         """
-        from sqlalchemy import and_, exists, insert, or_, select, update
-
+        sql = self._sql
         now = time.time() if now is None else now
-        q, it, lab, sk = self._queue, self._items, self._labels, self._skips
         expires = now + float(self.config["lease_seconds"])
-        with self._write() as conn:
-            current = conn.execute(
-                select(q.c.item_id, q.c.source)
-                .where(q.c.leased_to == annotator, q.c.lease_expires >= now)
-                .order_by(q.c.leased_at.desc())
-                .limit(1)
-            ).first()
+        params = {"b_who": annotator, "b_now": now, "b_expires": expires}
+        with self._write(durable=False) as conn:
+            current = conn.execute(sql.current, params).first()
             if current is not None:
-                conn.execute(
-                    update(q).where(q.c.item_id == current.item_id).values(lease_expires=expires)
-                )
+                conn.execute(sql.extend, {"b_iid": current.item_id, "b_expires": expires})
                 return self._item(conn, current.item_id, current.source, expires)
-
-            not_mine = and_(
-                ~exists().where(lab.c.item_id == it.c.id, lab.c.annotator == annotator),
-                ~exists().where(sk.c.item_id == it.c.id, sk.c.annotator == annotator),
-            )
-            free = or_(q.c.leased_to.is_(None), q.c.lease_expires < now)
-            candidates = conn.execute(
-                select(q.c.item_id, q.c.source)
-                .join(it, it.c.id == q.c.item_id)
-                .where(free, it.c.n_labels < self.k, not_mine)
-                .order_by(it.c.n_labels.desc(), q.c.generation.desc(), q.c.rank, q.c.item_id)
-                .limit(8)
-            ).all()
-            for candidate in candidates:
-                taken = conn.execute(
-                    update(q)
-                    .where(q.c.item_id == candidate.item_id, free)
-                    .values(leased_to=annotator, lease_expires=expires, leased_at=now)
-                ).rowcount
-                if taken == 1:
-                    return self._item(conn, candidate.item_id, candidate.source, expires)
-
-            # The worker is behind (or the queue is empty): any unlabelled item, at random.
-            spare = conn.execute(
-                select(it.c.id)
-                .where(
-                    it.c.n_labels == 0,
-                    ~exists().where(q.c.item_id == it.c.id),
-                    not_mine,
-                )
-                .order_by(it.c.shuffle)
-                .limit(1)
-            ).first()
-            if spare is None:
-                return None
-            conn.execute(
-                insert(q).values(
-                    item_id=spare.id,
-                    generation=-1,
-                    rank=0,
-                    source="fallback",
-                    leased_to=annotator,
-                    lease_expires=expires,
-                    leased_at=now,
-                )
-            )  # a concurrent insert of the same item raises IntegrityError: retried
-            return self._item(conn, spare.id, "fallback", expires)
+            for candidate in conn.execute(sql.candidates, params).all():
+                if conn.execute(sql.take, {**params, "b_iid": candidate.item_id}).rowcount != 1:
+                    continue
+                item = self._item(conn, candidate.item_id, candidate.source, expires)
+                if item.n_labels < self.k:
+                    return item
+                conn.execute(sql.drop, {"b_iid": candidate.item_id})
+            # The worker is behind (or the queue is empty): any unlabelled item, at random;
+            # an item another annotator takes at the same moment is passed over.
+            spares = conn.execute(sql.spare, params).all()
+            for spare in spares:
+                if conn.execute(sql.add_spare, {**params, "b_iid": spare.id}).first() is None:
+                    continue
+                item = self._item(conn, spare.id, "fallback", expires)
+                if item.n_labels == 0:  # not labelled since our read (PostgreSQL)
+                    return item
+                conn.execute(sql.drop, {"b_iid": spare.id})
+            if spares:
+                raise _Race("every spare item was taken meanwhile")
+            return None
 
     @_retrying
     def add_label(
@@ -633,73 +689,53 @@ class LabelStore:
         or item, :class:`Conflict` when the item is leased to someone else or already has
         all its labels, or this annotator labelled it already.
         """
-        from sqlalchemy import delete, insert, select, update
-
+        sql = self._sql
         now = time.time() if now is None else now
         if label not in self.labels:
             raise ValueError(f"label {label!r} is not one of {', '.join(self.labels)}")
-        q, it, lab = self._queue, self._items, self._labels
+        key = {"b_iid": item_id}
         with self._write() as conn:
-            done = conn.execute(
-                select(lab.c.id, lab.c.item_id, lab.c.annotator).where(
-                    lab.c.request_id == request_id
-                )
-            ).first()
+            done = conn.execute(sql.by_request, {"b_rid": request_id}).first()
             if done is not None:
                 if done.item_id != item_id or done.annotator != annotator:
                     raise Conflict(f"request_id {request_id!r} was used for another label")
                 return int(done.id), True
-            row = conn.execute(select(it.c.n_labels).where(it.c.id == item_id)).first()
+            row = conn.execute(sql.n_labels, key).first()
             if row is None:
                 raise ValueError(f"item {item_id} does not exist")
             n = int(row.n_labels)
-            queued = conn.execute(
-                select(q.c.leased_to, q.c.lease_expires, q.c.generation, q.c.source).where(
-                    q.c.item_id == item_id
-                )
-            ).first()
+            queued = conn.execute(sql.queued, key).first()
             if (
                 queued is not None
                 and queued.leased_to not in (None, annotator)
                 and (queued.lease_expires or 0) >= now
             ):
                 raise Conflict(f"item {item_id} is being labelled by another annotator")
-            mine = conn.execute(
-                select(lab.c.id).where(lab.c.item_id == item_id, lab.c.annotator == annotator)
-            ).first()
-            if mine is not None:
+            if conn.execute(sql.mine, {**key, "b_who": annotator}).first() is not None:
                 raise Conflict(f"you have labelled item {item_id} already")
             if n >= self.k:
                 raise Conflict(f"item {item_id} is labelled already")
             label_id = conn.execute(
-                insert(lab)
-                .values(
-                    item_id=item_id,
-                    slot=n,
-                    label=label,
-                    annotator=annotator,
-                    created_at=now,
-                    note=note,
-                    request_id=request_id,
-                    wait_ms=wait_ms,
-                    generation=None if queued is None else queued.generation,
-                    source=None if queued is None else queued.source,
-                )
-                .returning(lab.c.id)
+                sql.add_label,
+                {
+                    **key,
+                    "b_slot": n,
+                    "b_label": label,
+                    "b_who": annotator,
+                    "b_now": now,
+                    "b_note": note,
+                    "b_rid": request_id,
+                    "b_wait": wait_ms,
+                    "b_generation": None if queued is None else queued.generation,
+                    "b_source": None if queued is None else queued.source,
+                },
             ).scalar_one()
-            updated = conn.execute(
-                update(it).where(it.c.id == item_id, it.c.n_labels == n).values(n_labels=n + 1)
-            ).rowcount
-            if updated != 1:  # another writer got there first (PostgreSQL): retry it all
-                raise _Race(f"item {item_id} changed")
+            if conn.execute(sql.count_label, {**key, "b_n": n}).rowcount != 1:
+                raise _Race(f"item {item_id} changed")  # another writer got there first
             if n + 1 >= self.k:
-                conn.execute(delete(q).where(q.c.item_id == item_id))
+                conn.execute(sql.drop, key)
             else:
-                conn.execute(
-                    update(q)
-                    .where(q.c.item_id == item_id)
-                    .values(leased_to=None, lease_expires=None, leased_at=None)
-                )
+                conn.execute(sql.await_second, key)
         return int(label_id), False
 
     @_retrying
@@ -709,7 +745,7 @@ class LabelStore:
 
         now = time.time() if now is None else now
         q, sk = self._queue, self._skips
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             found = conn.execute(select(self._items.c.id).where(self._items.c.id == item_id))
             if found.first() is None:
                 raise ValueError(f"item {item_id} does not exist")
@@ -762,7 +798,8 @@ class LabelStore:
                 .values(leased_to=None, lease_expires=None, leased_at=None)
             )
             lease = {"leased_to": annotator, "lease_expires": expires, "leased_at": now}
-            if conn.execute(update(q).where(q.c.item_id == last.item_id).values(**lease)).rowcount:
+            kept = update(q).where(q.c.item_id == last.item_id)
+            if conn.execute(kept.values(partial=int(n - 1 > 0), **lease)).rowcount:
                 source = conn.execute(
                     select(q.c.source).where(q.c.item_id == last.item_id)
                 ).scalar_one()
@@ -770,7 +807,12 @@ class LabelStore:
                 source = "undo"
                 conn.execute(
                     insert(q).values(
-                        item_id=last.item_id, generation=-1, rank=0, source=source, **lease
+                        item_id=last.item_id,
+                        generation=-1,
+                        rank=0,
+                        source=source,
+                        partial=int(n - 1 > 0),
+                        **lease,
                     )
                 )
             item = self._item(conn, last.item_id, source, expires)
@@ -797,12 +839,7 @@ class LabelStore:
                 select(it.c.id).where(it.c.n_labels == 0).order_by(it.c.id)
             ).all()
             free = conn.execute(
-                select(func.count())
-                .select_from(q.join(it, it.c.id == q.c.item_id))
-                .where(
-                    or_(q.c.leased_to.is_(None), q.c.lease_expires < now),
-                    it.c.n_labels < self.k,
-                )
+                select(func.count()).where(or_(q.c.leased_to.is_(None), q.c.lease_expires < now))
             ).scalar_one()
             active = conn.execute(
                 select(func.count(distinct(q.c.leased_to))).where(
@@ -835,12 +872,12 @@ class LabelStore:
         from an older model); held items, items waiting for a second annotation and items
         labelled meanwhile are kept out of the new rows.
         """
-        from sqlalchemy import delete, insert, or_, select
+        from sqlalchemy import delete, or_, select
 
         now = time.time() if now is None else now
         q, it = self._queue, self._items
         ids = [int(i) for i in ids]
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             generation = int(self._get_meta(conn, "generation")) + 1
             self._set_meta(conn, "generation", generation)
             unlabelled = select(it.c.id).where(it.c.n_labels == 0)
@@ -867,12 +904,18 @@ class LabelStore:
                     r[0] for r in conn.execute(select(q.c.item_id).where(q.c.item_id.in_(ids)))
                 }
                 rows = [
-                    {"item_id": i, "generation": generation, "rank": rank, "source": source}
+                    {
+                        "item_id": i,
+                        "generation": generation,
+                        "rank": rank,
+                        "source": source,
+                        "partial": 0,
+                    }
                     for rank, i in enumerate(ids)
                     if i in still_open and i not in queued
                 ]
                 if rows:
-                    conn.execute(insert(q), rows)
+                    conn.execute(_dialect_insert(self.engine)(q).on_conflict_do_nothing(), rows)
         return generation
 
     @_retrying
@@ -891,7 +934,7 @@ class LabelStore:
         """Record a retraining (its stop-set predictions as label indices)."""
         from sqlalchemy import insert
 
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             conn.execute(
                 insert(self._models).values(
                     generation=generation,
@@ -943,7 +986,7 @@ class LabelStore:
         from sqlalchemy import func, or_, select
 
         now = time.time() if now is None else now
-        q, it, lab, sk, mo = self._queue, self._items, self._labels, self._skips, self._models
+        q, lab, sk, mo = self._queue, self._labels, self._skips, self._models
         with self._read() as conn:
             per_class = dict(
                 conn.execute(
@@ -955,11 +998,7 @@ class LabelStore:
             )
             n_skipped = conn.execute(select(func.count()).select_from(sk)).scalar_one()
             ready = conn.execute(
-                select(func.count())
-                .select_from(q.join(it, it.c.id == q.c.item_id))
-                .where(
-                    or_(q.c.leased_to.is_(None), q.c.lease_expires < now), it.c.n_labels < self.k
-                )
+                select(func.count()).where(or_(q.c.leased_to.is_(None), q.c.lease_expires < now))
             ).scalar_one()
             held = conn.execute(
                 select(func.count()).where(q.c.leased_to.is_not(None), q.c.lease_expires >= now)
