@@ -23,7 +23,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PG_BIN = Path(os.environ.get("SKANCHOR_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """``$SKANCHOR_PG_BIN``, or the newest ``/usr/lib/postgresql/<version>/bin`` (Debian)."""
+    if os.environ.get("SKANCHOR_PG_BIN"):
+        return Path(os.environ["SKANCHOR_PG_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 BBC_LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 #: Texts that must be shown as text, never run or rendered.
 HOSTILE = (

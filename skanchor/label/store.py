@@ -959,7 +959,8 @@ class LabelStore:
 
     # -- reading --------------------------------------------------------------------------
     def label_rows(self) -> list[dict]:
-        """Every label with its item: id, text, label, annotator, time, note, slot."""
+        """Every label with its item: source id, text, label, annotator, created_at, note,
+        slot, item id, request id, where the item came from (source), the page's wait."""
         from sqlalchemy import select
 
         lab, it = self._labels, self._items
@@ -975,6 +976,8 @@ class LabelStore:
                     lab.c.slot,
                     lab.c.item_id,
                     lab.c.request_id,
+                    lab.c.source,
+                    lab.c.wait_ms,
                 )
                 .join(it, it.c.id == lab.c.item_id)
                 .order_by(lab.c.id)
