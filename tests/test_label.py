@@ -356,6 +356,29 @@ def test_worker_retrains_queries_and_records_the_stop_signal(session, corpus):
     assert worker.step() is None  # nothing new: the worker rests
 
 
+@pytest.mark.slow
+def test_the_transformer_classifier_works_in_a_session(corpus, tmp_path, tiny_bert):
+    path, truth = corpus
+    params = {"checkpoint": str(tiny_bert), "max_epochs": 1, "min_steps": 1, "max_length": 32}
+    session = create_session(
+        path,
+        BBC_LABELS,
+        session_dir=tmp_path / "s",
+        classifier="transformer",
+        classifier_params={**params, "device": "cpu"},
+        **SMALL,
+    )
+    store, features = session.store, session.features
+    assert store.config["cv_folds"] == 0  # too slow to cross-validate after each retraining
+    worker = Worker(store, features.index, features.vectors, texts=features.texts)
+    _label_n(store, "alice", truth, 12)
+    assert worker.step() == "model"
+    model = store.progress()["model"]
+    assert model["n_labels"] == 12 and model["cv_f1"] is None
+    assert store.lease_next("bob").source == "model"
+    store.close()
+
+
 def test_cv_f1_needs_two_labels_per_class(session, corpus):
     _, truth = corpus
     store, features = session.store, session.features

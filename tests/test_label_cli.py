@@ -168,7 +168,7 @@ def test_other_hosts_need_the_printed_token(corpus, tmp_path):
         assert httpx.get(bare).status_code == 401
         assert httpx.get(bare + "api/session").status_code == 401
         token = server.url.split("token=")[1]
-        with httpx.Client(base_url=bare) as client:
+        with httpx.Client(base_url=bare, follow_redirects=True) as client:
             entry = client.get(f"/?token={token}")  # follows the redirect, keeps the cookie
             assert entry.status_code == 200 and "skanchor label" in entry.text
             assert client.get("/api/session").json()["labels"] == BBC_LABELS
@@ -190,20 +190,34 @@ def test_other_hosts_need_the_printed_token(corpus, tmp_path):
         (lambda d, c: [str(c), "--labels", "a,b", "--strategy", "nope"], "unknown strategy"),
     ],
 )
-def test_bad_input_gives_one_line_and_writes_nothing(corpus, tmp_path, make, message):
+def test_bad_input_gives_one_line_and_writes_nothing(
+    corpus, tmp_path, make, message, monkeypatch, capsys
+):
+    from skanchor.cli import main
+
     path, _ = corpus
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "s.csv").write_text("text,label\nanything,finance\n")
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = _cli("label", *map(str, make(tmp_path, path)), cwd=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("skanchor label: error:"), result.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["label", *map(str, make(tmp_path, path))]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("skanchor label: error:"), lines
     assert message in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
-def test_export_command(corpus, tmp_path):
+def test_the_command_itself_reports_one_line(tmp_path):
+    result = _cli("label", "--resume", str(tmp_path / "nothing.db"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"skanchor label: error: {tmp_path / 'nothing.db'} holds no labelling session"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_command(corpus, tmp_path, monkeypatch, capsys):
+    from skanchor.cli import main
     from skanchor.label import create_session
 
     path, truth = corpus
@@ -215,10 +229,12 @@ def test_export_command(corpus, tmp_path):
         item = store.lease_next("ann")
         store.add_label("ann", item.id, truth[item.id], request_id=uuid.uuid4().hex)
     store.close()
-    result = _cli("export", str(tmp_path / "s"), "--format", "jsonl", "-o", "l.jsonl", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "4 labels written" in result.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "s", "--format", "jsonl", "-o", "l.jsonl"]) == 0
+    assert "4 labels written" in capsys.readouterr().err
     lines = (tmp_path / "l.jsonl").read_text().splitlines()
     assert len(lines) == 4 and '"annotator":"ann"' in lines[0]
-    again = _cli("export", str(tmp_path / "s"), "--format", "jsonl", "-o", "l.jsonl", cwd=tmp_path)
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert main(["export", "s", "--format", "jsonl", "-o", "l.jsonl"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export", "s", "--format", "csv"]) == 0
+    assert (tmp_path / "labels.csv").read_text().startswith("id,text,label,annotator,time")

@@ -6,14 +6,17 @@ queries the next items with AnchorAL while the person labels, so the next item i
 ready. Every label is committed to a database (SQLite in the session folder, or PostgreSQL
 for a team) before the next item is shown.
 
-- :mod:`~skanchor.label.config` — every default of a session (:class:`SessionConfig`);
-- :mod:`~skanchor.label.data` — the data file, seed labels, export files;
-- :mod:`~skanchor.label.store` — :class:`LabelStore`, the single source of truth;
-- :mod:`~skanchor.label.worker` — :class:`Worker`: retrain, query, refill the queue;
-- :mod:`~skanchor.label.session` — :func:`create_session`, :func:`open_session`,
-  :func:`export_labels`;
-- :mod:`~skanchor.label.app` — the web app and :func:`serve`;
-- :mod:`~skanchor.label.cli` — the ``label`` and ``export`` commands.
+- :mod:`skanchor.label.config` — every default of a session
+  (:class:`~skanchor.label.config.SessionConfig`);
+- :mod:`skanchor.label.data` — the data file, seed labels, export files;
+- :mod:`skanchor.label.store` — :class:`~skanchor.label.store.LabelStore`, the single source
+  of truth;
+- :mod:`skanchor.label.worker` — :class:`~skanchor.label.worker.Worker`: retrain, query,
+  refill the queue;
+- :mod:`skanchor.label.session` — :func:`~skanchor.label.session.create_session`,
+  :func:`~skanchor.label.session.open_session`, :func:`~skanchor.label.session.export_labels`;
+- :mod:`skanchor.label.app` — the web app and :func:`~skanchor.label.app.serve`;
+- :mod:`skanchor.label.cli` — the ``label`` and ``export`` commands.
 
 The web and database libraries (Starlette, uvicorn, SQLAlchemy, psycopg) are imported when
 a session is used: ``pip install "skanchor[label]"``.

@@ -28,7 +28,7 @@ import re
 import secrets
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,9 @@ def _token_cookie(session_id: str) -> str:
 class _Guard:
     """ASGI middleware: host check, access token, CSRF check, security headers."""
 
-    def __init__(self, app: Any, *, token: str | None, allowed_hosts: list[str] | None, cookie):
+    def __init__(
+        self, app: Any, *, token: str | None, allowed_hosts: list[str] | None, cookie: str
+    ):
         self.app = app
         self.token = token
         self.allowed_hosts = allowed_hosts
@@ -139,7 +141,7 @@ def create_app(
     store: LabelStore,
     *,
     token: str | None = None,
-    allowed_hosts: list[str] | None = list(LOOPBACK),  # noqa: B006 - read only
+    allowed_hosts: Sequence[str] | None = LOOPBACK,
 ) -> Any:
     """The Starlette app of ``store``'s session.
 
@@ -149,8 +151,9 @@ def create_app(
         The session.
     token : str, optional
         Access token every request must carry (see the module docstring); None: no token.
-    allowed_hosts : list of str or None
-        Host names the ``Host`` header may carry; None accepts any (token mode).
+    allowed_hosts : sequence of str or None, default=LOOPBACK
+        Host names the ``Host`` header may carry (default: the loopback names); None
+        accepts any (token mode).
     """
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -319,7 +322,7 @@ def create_app(
     return _Guard(
         app,
         token=token,
-        allowed_hosts=allowed_hosts,
+        allowed_hosts=None if allowed_hosts is None else list(allowed_hosts),
         cookie=_token_cookie(store.session_id),
     )
 
@@ -365,12 +368,13 @@ def serve(
         token = secrets.token_urlsafe(24)
     if token is not None and len(token) < 16:
         raise ValueError("token: use at least 16 characters (or let the server generate one)")
-    app = create_app(session.store, token=token, allowed_hosts=list(LOOPBACK) if loopback else None)
+    app = create_app(session.store, token=token, allowed_hosts=LOOPBACK if loopback else None)
     sock = _bind(host, port)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/" + (f"?token={token}" if token else "")
     process = None
     if worker:
+        session.store.set_worker_status(state="starting")
         context = multiprocessing.get_context("spawn")
         process = context.Process(
             target=worker_module.run,

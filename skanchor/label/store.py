@@ -766,9 +766,11 @@ class LabelStore:
         """Take back ``annotator``'s last label and lease its item to them again.
 
         Returns the item with ``previous_label``/``previous_note`` set, or None when they
-        have no label left to undo. Their other lease, if any, is released. A label that
-        another annotator has built on (a later annotation of the same item) cannot be
-        undone (:class:`Conflict`).
+        have no label left to undo. Items they held stay theirs and come back, most recent
+        first, once the undone item is labelled again (undo twice, relabel twice, and the
+        item shown before the first undo is next). A label that another annotator has
+        built on (a later annotation of the same item) cannot be undone
+        (:class:`Conflict`).
         """
         from sqlalchemy import delete, insert, select, update
 
@@ -792,11 +794,6 @@ class LabelStore:
                 )
             conn.execute(delete(lab).where(lab.c.id == last.id))
             conn.execute(update(it).where(it.c.id == last.item_id).values(n_labels=n - 1))
-            conn.execute(
-                update(q)
-                .where(q.c.leased_to == annotator)
-                .values(leased_to=None, lease_expires=None, leased_at=None)
-            )
             lease = {"leased_to": annotator, "lease_expires": expires, "leased_at": now}
             kept = update(q).where(q.c.item_id == last.item_id)
             if conn.execute(kept.values(partial=int(n - 1 > 0), **lease)).rowcount:

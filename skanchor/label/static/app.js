@@ -12,6 +12,7 @@
     waits: [], // ms from a key press (or click) to the next item on screen, this page
     progressBusy: false,
     progressAgain: false,
+    progressTimer: null,
   };
   window.skanchor = state; // for the browser tests and the curious
 
@@ -151,7 +152,18 @@
     } finally {
       state.busy = false;
       document.body.classList.remove("busy");
-      refreshProgress();
+      soonProgress();
+    }
+  }
+
+  // The panel follows the labels without adding a request to every key press: one refresh
+  // a second at most while labelling.
+  function soonProgress() {
+    if (state.progressTimer === null) {
+      state.progressTimer = setTimeout(() => {
+        state.progressTimer = null;
+        refreshProgress();
+      }, 1000);
     }
   }
 
