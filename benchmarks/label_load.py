@@ -6,7 +6,8 @@ annotators (HTTP clients, one thread each) for a fixed time. Each annotator does
 does: ask for an item, "read" it for a random think time, send the label (the corpus's true
 topic) with a request id, and get the next item in the same response. The wait of a label is
 the time from sending it to having the next item: what a person waits after a key press, less
-the browser's rendering.
+the browser's rendering. ``server_share`` is the part of it spent inside the server (its
+``Server-Timing`` header: from the request's arrival to the response).
 
 At the end the server is stopped and its database is read back: every label the clients saw
 confirmed must be there (``lost``), and no item may carry two labels (``duplicated``). The
@@ -109,6 +110,7 @@ class Annotator(threading.Thread):
         self.deadline, self.rng, self.monitor = deadline, random.Random(seed), monitor
         self.confirmed: dict[str, int] = {}
         self.waits: list[tuple[float, str]] = []
+        self.server_ms: list[float] = []
         self.errors: Counter = Counter()
 
     def run(self) -> None:
@@ -139,6 +141,9 @@ class Annotator(threading.Thread):
                     continue
                 self.confirmed[rid] = item["id"]
                 self.waits.append((wait, state))
+                timing = response.headers.get("server-timing", "")
+                if "dur=" in timing:
+                    self.server_ms.append(float(timing.split("dur=")[1]) / 1e3)
                 item = response.json()["next"]
 
 
@@ -237,6 +242,7 @@ def run(args: argparse.Namespace) -> dict:
         "duplicated_items": sum(1 for n in per_item.values() if n > 1),
         "labels_per_s": round(len(confirmed) / elapsed, 2),
         "wait": _percentiles(waits),
+        "server_share": _percentiles([t for a in annotators for t in a.server_ms]),
         "wait_by_worker_state": {k: _percentiles(v) for k, v in sorted(by_state.items())},
         "items_served_from": dict(sources),
         "models_trained": models,

@@ -101,8 +101,19 @@ class StoppingCriterion(BaseEstimator):
 
     # -- the protocol -------------------------------------------------------------------------
     def update(self, model_or_predictions: Any) -> StoppingCriterion:
-        """Record the next model: an object with ``predict`` (applied to ``stop_set``) or the
-        1-d array of its stop-set predictions. Returns ``self``."""
+        """Record the next model.
+
+        Parameters
+        ----------
+        model_or_predictions : estimator or array-like of shape (n_stop,)
+            A model with ``predict`` (applied to ``stop_set``; a modAL learner works) or
+            its predictions of the stop set.
+
+        Returns
+        -------
+        self : StoppingCriterion
+            The criterion, so that ``criterion.update(model).should_stop`` reads well.
+        """
         if getattr(self, "n_updates_", 0) == 0:
             self._validate_params()
         predictions = self._predictions(model_or_predictions)
@@ -131,7 +142,13 @@ class StoppingCriterion(BaseEstimator):
         return bool(self._decide(np.asarray(history[-self.window :], dtype=np.float64)))
 
     def reset(self) -> StoppingCriterion:
-        """Forget every update (the parameters stay). Returns ``self``."""
+        """Forget every update (the parameters stay).
+
+        Returns
+        -------
+        self : StoppingCriterion
+            The emptied criterion.
+        """
         for name in ("history_", "n_updates_", "last_predictions_"):
             self.__dict__.pop(name, None)
         return self
@@ -345,6 +362,16 @@ CRITERIA: dict[str, type[StoppingCriterion]] = {
 def criterion_name(name: str) -> str:
     """The registered name of a criterion (case-insensitive, ``-`` and ``_`` alike).
 
+    Parameters
+    ----------
+    name : str
+        A name of :data:`CRITERIA`, in any case, with ``-`` or ``_``.
+
+    Returns
+    -------
+    str
+        The registered name; an unknown name raises ``ValueError`` listing the valid ones.
+
     >>> criterion_name(" Delta_F ")
     'delta-f'
     """
@@ -358,6 +385,18 @@ def criterion_name(name: str) -> str:
 
 def get_criterion(name: str, **params: Any) -> StoppingCriterion:
     """A new criterion by name (see :func:`criterion_name`), with ``params``.
+
+    Parameters
+    ----------
+    name : str
+        The criterion's name.
+    **params
+        Its constructor parameters.
+
+    Returns
+    -------
+    StoppingCriterion
+        The unfitted criterion.
 
     >>> get_criterion("Kappa_Average", kappa=0.95)
     KappaAverage(kappa=0.95)

@@ -520,6 +520,7 @@ def test_csrf_host_and_headers(session):
     rebinding = client.get("/api/session", headers={"Host": "evil.example"})
     assert rebinding.status_code == 400
     response = client.get("/api/progress")
+    assert response.headers["server-timing"].startswith("app;dur=")  # the server's share
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["x-content-type-options"] == "nosniff"
 

@@ -28,6 +28,7 @@ import re
 import secrets
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,9 +85,16 @@ class _Guard:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + _SECURITY_HEADERS
+                took = f"app;dur={1e3 * (time.perf_counter() - started):.1f}".encode()
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *_SECURITY_HEADERS,
+                    (b"server-timing", took),  # the server's share of the wait
+                ]
             await send(message)
 
         request = Request(scope)
@@ -350,11 +358,24 @@ def serve(
     worker: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve ``session`` (a :class:`~skanchor.label.session.LabelSession`) until interrupted,
-    with its background worker in a separate process.
+    """Serve a session until interrupted, with its background worker in another process.
 
-    A host other than the loopback address needs a token: ``token`` or a generated one,
-    printed in the URL. ``port=0`` picks a free port; the URL printed says which.
+    Parameters
+    ----------
+    session : LabelSession
+        The session (:func:`~skanchor.label.session.create_session` or
+        :func:`~skanchor.label.session.open_session`).
+    host : str, default="127.0.0.1"
+        Address to listen on. Any other than the loopback address needs a token.
+    port : int, default=8000
+        Port; 0 picks a free one (the printed URL says which).
+    token : str, optional
+        The access token (at least 16 characters); off loopback one is generated when
+        none is given, and printed in the URL.
+    worker : bool, default=True
+        Start the background worker (tests of the app alone pass False).
+    log : callable, optional
+        Receives the start messages (default: print).
     """
     import multiprocessing
 

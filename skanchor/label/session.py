@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from skanchor.label.config import SessionConfig
 from skanchor.label.data import EXPORT_FORMATS, read_corpus, read_seed_labels, write_table
@@ -66,8 +67,18 @@ def _cache_dir() -> Path:
 
 
 def resolve_db(db: str | os.PathLike) -> str:
-    """The database URL of ``db``: a URL, a SQLite file, or a session folder (its
-    ``session.db``)."""
+    """The database URL of ``db``.
+
+    Parameters
+    ----------
+    db : path or URL
+        A URL, a SQLite file, or a session folder (its ``session.db``).
+
+    Returns
+    -------
+    str
+        A SQLAlchemy URL.
+    """
     text = str(db)
     if "://" not in text and Path(text).is_dir():
         return database_url(Path(text) / DB_NAME)
@@ -83,8 +94,22 @@ def _describe(meta: dict) -> str:
 def load_features(
     store: LabelStore, session_dir: str | os.PathLike, *, progress: bool = True
 ) -> Features:
-    """The session's vectors and index: the index saved in ``session_dir`` if it belongs to
-    this session, else embedded (through the embedding cache) and indexed again, and saved."""
+    """The session's vectors and index.
+
+    Parameters
+    ----------
+    store : LabelStore
+        The session.
+    session_dir : path
+        Where the index is kept: the one saved there is used if it belongs to this session,
+        else the texts are embedded (through the embedding cache), indexed and saved there.
+    progress : bool, default=True
+        Show the embedding progress bar.
+
+    Returns
+    -------
+    Features
+    """
     from skanchor._io import atomic_write
     from skanchor.experiments.features import INDEXES as INDEX_CLASSES
     from skanchor.experiments.features import make_embedder, make_index
@@ -123,6 +148,23 @@ def load_features(
     return Features(index, vectors, texts)
 
 
+_PATH = [str, os.PathLike]
+
+
+@validate_params(
+    {
+        "data": _PATH,
+        "labels": [list, tuple],
+        "db": [*_PATH, None],
+        "session_dir": [*_PATH, None],
+        "text_column": [str],
+        "id_column": [str, None],
+        "seed_labels": [*_PATH, None],
+        "progress": ["boolean"],
+        "log": [callable, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def create_session(
     data: str | os.PathLike,
     labels: list[str],
@@ -167,7 +209,7 @@ def create_session(
     LabelSession
     """
     say = log or (lambda message: None)
-    cfg = SessionConfig(labels=list(labels), **config)
+    cfg = SessionConfig(labels=list(labels), **config)  # checks labels and every option
     if cfg.index not in INDEXES:
         raise ValueError(f"index: a session keeps {' or '.join(INDEXES)}, got {cfg.index!r}")
     corpus = read_corpus(data, text_column=text_column, id_column=id_column)
@@ -238,6 +280,18 @@ def _first_queue(session: LabelSession) -> None:
         Worker(session.store, features.index, features.vectors, texts=features.texts).step()
 
 
+@validate_params(
+    {
+        "db": _PATH,
+        "data": [*_PATH, None],
+        "session_dir": [*_PATH, None],
+        "text_column": [str, None],
+        "id_column": [str, None],
+        "progress": ["boolean"],
+        "load": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def open_session(
     db: str | os.PathLike,
     *,
@@ -248,10 +302,29 @@ def open_session(
     progress: bool = True,
     load: bool = True,
 ) -> LabelSession:
-    """Continue the session stored in ``db`` (a session folder, SQLite file or URL).
+    """Continue the session stored in ``db``.
 
-    With ``data``, the file must hold the session's texts (else: an error naming both).
-    ``load=False`` skips loading the features (export, inspection).
+    Parameters
+    ----------
+    db : path or URL
+        The session folder, its SQLite file, or a ``postgresql://`` URL.
+    data : path, optional
+        The data file; if given, it must hold the session's texts (else an error names
+        both).
+    session_dir : path, optional
+        Where the index is kept; default: the SQLite file's folder, or the folder recorded
+        at creation (else a folder in the skanchor cache).
+    text_column, id_column : str, optional
+        Columns of ``data`` (default: the session's).
+    progress : bool, default=True
+        Show the embedding progress bar if the index must be rebuilt.
+    load : bool, default=True
+        Load the vectors and the index (``False``: the store only, for export or
+        inspection).
+
+    Returns
+    -------
+    LabelSession
     """
     url = resolve_db(db)
     store = LabelStore.open(url)
@@ -288,11 +361,40 @@ def open_session(
     return session
 
 
+@validate_params(
+    {
+        "db": _PATH,
+        "out": _PATH,
+        "fmt": [StrOptions(set(EXPORT_FORMATS))],
+        "overwrite": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def export_labels(
     db: str | os.PathLike, out: str | os.PathLike, fmt: str = "csv", *, overwrite: bool = False
 ) -> tuple[Path, int]:
-    """Write every label of the session in ``db`` to ``out``; returns (path, rows).
+    """Write every label of the session in ``db`` to a file.
 
+    Parameters
+    ----------
+    db : path or URL
+        The session folder, its SQLite file, or a ``postgresql://`` URL.
+    out : path
+        The file to write (atomically).
+    fmt : {"csv", "parquet", "jsonl"}, default="csv"
+        Its format.
+    overwrite : bool, default=False
+        Replace an existing file (else: an error).
+
+    Returns
+    -------
+    path : Path
+        The file written.
+    n_rows : int
+        The number of labels in it.
+
+    Notes
+    -----
     Columns: ``id`` (the item's id in the data file), ``text``, ``label``, ``annotator``,
     ``time`` (UTC, ISO 8601), ``note``, ``annotation`` (1st or 2nd). The file works as
     ``--seed-labels`` of a new session and as a ``skanchor run`` dataset
@@ -300,8 +402,6 @@ def export_labels(
     """
     from datetime import datetime, timezone
 
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"format {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out)
     if out.exists() and not overwrite:
         raise ValueError(f"{out} exists; pass --overwrite to replace it")

@@ -79,8 +79,14 @@ class Worker:
 
     # -- one step -------------------------------------------------------------------------
     def step(self) -> str | None:
-        """Do what the store's state asks for; returns ``"diverse"``, ``"model"``,
-        ``"query"`` or None (nothing to do)."""
+        """Do what the store's state asks for (see the module docstring).
+
+        Returns
+        -------
+        str or None
+            ``"diverse"`` (a diverse start), ``"model"`` (retrained, queried, recorded),
+            ``"query"`` (queried with the current model) or None (nothing to do).
+        """
         cfg = self.config
         snap = self.store.worker_snapshot()
         labelled, labels = snap["labelled_ids"], snap["labels"]
@@ -263,8 +269,19 @@ def _die_with_parent() -> None:
 
 
 def run(db: str, session_dir: str, parent_pid: int, poll: float = 0.2) -> None:
-    """Entry point of the worker process: load the session's features, then step until the
-    parent (the server) is gone."""
+    """Entry point of the worker process: step until the parent (the server) is gone.
+
+    Parameters
+    ----------
+    db : str
+        The session's database URL.
+    session_dir : str
+        The session folder (the index).
+    parent_pid : int
+        The server's process id.
+    poll : float, default=0.2
+        Seconds to rest when there is nothing to do.
+    """
     _die_with_parent()
     try:
         os.nice(10)  # the web server comes first
