@@ -133,6 +133,7 @@ def test_seed_labels_start_from_a_model(corpus, db_url, tmp_path):
         ({"text_column": "body"}, "has no column 'body' (--text-column)"),
         ({"retrain_every": 0}, "retrain_every"),
         ({"stop": "never"}, "unknown stopping criterion 'never'"),
+        ({"embedder_params": {"bogus": 1}}, "unexpected keyword argument 'bogus'"),
         ({"seed_labels": "bad_label.csv"}, "label 'politcs' is not one of"),
         ({"seed_labels": "unknown_text.csv"}, "no item of the data file has this text"),
         ({"data": "empty.csv"}, "is empty"),
@@ -226,7 +227,7 @@ def test_label_is_idempotent_by_request_id(session):
     again = store.add_label("alice", item.id, "tech", request_id=rid)
     assert first == (first[0], False) and again == (first[0], True)
     assert [r["item_id"] for r in store.label_rows()] == [item.id]
-    with pytest.raises(Conflict, match="labelled already"):
+    with pytest.raises(Conflict, match=r"labelled item \d+ already"):
         store.add_label("alice", item.id, "sports", request_id=_rid())
     with pytest.raises(ValueError, match="not one of"):
         store.add_label("alice", 5, "nonsense", request_id=_rid())

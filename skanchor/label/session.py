@@ -91,6 +91,38 @@ def _describe(meta: dict) -> str:
     return f"data {Path(str(data.get('path', '?'))).name}, labels {labels}"
 
 
+def _build_index(texts: list[str], cfg: dict, progress: bool) -> Any:
+    """Embed ``texts`` (through the shared embedding cache) and index them (ids = positions)."""
+    from skanchor.experiments.features import make_embedder, make_index
+
+    embedder = make_embedder(
+        cfg["embedder"], cache_dir=_cache_dir(), progress=progress, params=cfg["embedder_params"]
+    )
+    vectors = np.asarray(embedder.fit_transform(texts), dtype=np.float32)
+    return make_index(vectors, cfg["index"])
+
+
+def _stamp(store: LabelStore) -> dict:
+    """What a saved index must match to serve ``store``'s session."""
+    cfg = store.config
+    return {
+        "session_id": store.session_id,
+        "fingerprint": store.meta["data"]["fingerprint"],
+        "embedder": cfg["embedder"],
+        "embedder_params": cfg["embedder_params"],
+        "index": cfg["index"],
+    }
+
+
+def _save_index(index: Any, store: LabelStore, folder: Path) -> None:
+    from skanchor._io import atomic_write
+
+    stamp_file = folder / "index.json"
+    stamp_file.unlink(missing_ok=True)  # a half-saved index is never taken for a whole one
+    index.save(folder / "index")
+    atomic_write(stamp_file, lambda f: json.dump(_stamp(store), f), text=True)
+
+
 def load_features(
     store: LabelStore, session_dir: str | os.PathLike, *, progress: bool = True
 ) -> Features:
@@ -110,40 +142,21 @@ def load_features(
     -------
     Features
     """
-    from skanchor._io import atomic_write
     from skanchor.experiments.features import INDEXES as INDEX_CLASSES
-    from skanchor.experiments.features import make_embedder, make_index
 
     cfg = store.config
-    stamp = {
-        "session_id": store.session_id,
-        "fingerprint": store.meta["data"]["fingerprint"],
-        "embedder": cfg["embedder"],
-        "embedder_params": cfg["embedder_params"],
-        "index": cfg["index"],
-    }
     folder = Path(session_dir)
-    index_dir, stamp_file = folder / "index", folder / "index.json"
     texts = None
     index = None
     try:
-        if json.loads(stamp_file.read_text()) == stamp:
-            index = INDEX_CLASSES[cfg["index"]].load(index_dir)
+        if json.loads((folder / "index.json").read_text()) == _stamp(store):
+            index = INDEX_CLASSES[cfg["index"]].load(folder / "index")
     except (OSError, ValueError, KeyError):
         index = None
     if index is None or index.n_items != store.n_items:
         texts = store.texts()
-        embedder = make_embedder(
-            cfg["embedder"],
-            cache_dir=_cache_dir(),
-            progress=progress,
-            params=cfg["embedder_params"],
-        )
-        vectors = np.asarray(embedder.fit_transform(texts), dtype=np.float32)
-        index = make_index(vectors, cfg["index"])
-        stamp_file.unlink(missing_ok=True)
-        index.save(index_dir)
-        atomic_write(stamp_file, lambda f: json.dump(stamp, f), text=True)
+        index = _build_index(texts, cfg, progress)
+        _save_index(index, store, folder)
     vectors = index.vectors(np.arange(store.n_items, dtype=np.int64))
     return Features(index, vectors, texts)
 
@@ -237,6 +250,9 @@ def create_session(
         f"{len(corpus.texts)} texts from {Path(data).name}"
         + (f" ({corpus.n_skipped} rows without text left out)" if corpus.n_skipped else "")
     )
+    # Embed and index before anything is written: an embedder that fails writes nothing.
+    say(f"embedding with {cfg.embedder} and indexing ({cfg.index})")
+    index = _build_index(corpus.texts, cfg.to_dict(), progress)
     rng = np.random.default_rng([cfg.seed, 0])
     n = len(corpus.texts)
     stop_ids = np.sort(rng.choice(n, size=min(cfg.stop_set_size, n), replace=False))
@@ -261,8 +277,9 @@ def create_session(
     )
     session = LabelSession(store, folder)
     try:
-        say(f"embedding with {cfg.embedder} and indexing ({cfg.index})")
-        session.features = load_features(store, folder, progress=progress)
+        _save_index(index, store, folder)
+        vectors = index.vectors(np.arange(n, dtype=np.int64))
+        session.features = Features(index, vectors, corpus.texts)
         _first_queue(session)
     except BaseException:
         store.close()

@@ -293,7 +293,11 @@ def run(db: str, session_dir: str, parent_pid: int, poll: float = 0.2) -> None:
 
     store = LabelStore.open(db)
     store.set_worker_status(state="loading")
-    features = load_features(store, session_dir, progress=False)
+    try:
+        features = load_features(store, session_dir, progress=False)
+    except Exception as exc:  # the page shows it; the server goes on serving
+        store.set_worker_status(state="error", error=f"{type(exc).__name__}: {exc}")
+        raise
     worker = Worker(store, features.index, features.vectors, texts=features.texts)
     with threadpool_limits(1):
         while os.getppid() == parent_pid:
