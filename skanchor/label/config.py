@@ -202,6 +202,12 @@ class SessionConfig:
             self.classifier = default_classifier()
         self.classifier = get_classifier(self.classifier).name
         self.stop = criterion_name(self.stop)
+        # Parameters of the parts are checked now, not at the first retraining (by then the
+        # session would be written): unknown names fail here, naming the part.
+        method.make(None, self.filter_params, random_state=0)
+        get_classifier(self.classifier).make(
+            None, self.classifier_params, model_seed=0, data_seed=0, minority=()
+        )
 
     def make_criterion(self) -> Any:
         """A fresh stopping criterion of this session."""
