@@ -89,6 +89,11 @@ class Server:
         self.stop()
         raise RuntimeError(f"the server did not start; see {log}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server process so far (Linux), worker excluded."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -204,11 +209,13 @@ def run(args: argparse.Namespace) -> dict:
             for i in range(args.annotators)
         ]
         started = time.perf_counter()
+        cpu_before = server.cpu_seconds()
         for annotator in annotators:
             annotator.start()
         for annotator in annotators:
             annotator.join(args.duration + 120)
         elapsed = time.perf_counter() - started
+        server_cpu = server.cpu_seconds() - cpu_before
         monitor.join(5)
         load_during = os.getloadavg()
     finally:
@@ -241,6 +248,9 @@ def run(args: argparse.Namespace) -> dict:
         "unconfirmed_stored": len(set(stored) - set(confirmed)),
         "duplicated_items": sum(1 for n in per_item.values() if n > 1),
         "labels_per_s": round(len(confirmed) / elapsed, 2),
+        # the server's CPU per label request (label + next item), progress polls included:
+        # what the wait costs on an idle machine, whatever the load here
+        "server_cpu_ms_per_label": round(1e3 * server_cpu / max(1, len(confirmed)), 2),
         "wait": _percentiles(waits),
         "server_share": _percentiles([t for a in annotators for t in a.server_ms]),
         "wait_by_worker_state": {k: _percentiles(v) for k, v in sorted(by_state.items())},

@@ -355,7 +355,11 @@ def test_worker_retrains_queries_and_records_the_stop_signal(session, corpus):
     assert len(model["stop_history"]) == 3 and model["stop_value"] == model["stop_history"][-1]
     assert len(store.model_predictions()) == 4
     assert all(len(p) == SMALL["stop_set_size"] for p in store.model_predictions())
-    assert model["cv_f1"] is None or 0.0 <= model["cv_f1"] <= 1.0
+    assert store.progress()["cv"] is None  # refills first: cross-validation waits
+    assert worker.step() == "cv"  # nothing urgent left: the latest model is evaluated
+    cv = store.progress()["cv"]
+    assert cv["generation"] == model["generation"] and cv["n_labels"] == 27
+    assert cv["folds"] == 5 and (cv["f1"] is None or 0.0 <= cv["f1"] <= 1.0)
     assert worker.step() is None  # nothing new: the worker rests
 
 
@@ -376,8 +380,8 @@ def test_the_transformer_classifier_works_in_a_session(corpus, tmp_path, tiny_be
     worker = Worker(store, features.index, features.vectors, texts=features.texts)
     _label_n(store, "alice", truth, 12)
     assert worker.step() == "model"
-    model = store.progress()["model"]
-    assert model["n_labels"] == 12 and model["cv_f1"] is None
+    assert store.progress()["model"]["n_labels"] == 12
+    assert worker.step() is None and store.progress()["cv"] is None  # no CV for it
     assert store.lease_next("bob").source == "model"
     store.close()
 
@@ -392,7 +396,8 @@ def test_cv_f1_needs_two_labels_per_class(session, corpus):
         for i in np.flatnonzero(truth_arr == label)[:2]:
             store.add_label("alice", int(i), label, request_id=_rid())
     assert worker.step() == "model"
-    assert store.progress()["model"]["cv_f1"] is not None
+    assert worker.step() == "cv"
+    assert store.progress()["cv"]["f1"] is not None
 
 
 def test_progress_counts_and_minority(session, corpus):

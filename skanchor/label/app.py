@@ -271,12 +271,14 @@ def create_app(
             raise BadRequest(f"wait_ms must be a number, got {wait!r}")
         if wait is not None and not 0 <= wait < 3.6e6:
             wait = None
-        label_id, duplicate = await run_in_threadpool(
-            lambda: store.add_label(
+
+        def commit_then_next() -> tuple:  # two transactions, one trip to the thread pool
+            done = store.add_label(
                 who, item_id, value, request_id=request_id, note=note, wait_ms=wait
             )
-        )
-        following = await run_in_threadpool(store.lease_next, who)
+            return done, store.lease_next(who)
+
+        (label_id, duplicate), following = await run_in_threadpool(commit_then_next)
         return JSONResponse(
             {"label_id": label_id, "duplicate": duplicate, "next": item_json(following)}
         )
@@ -284,8 +286,12 @@ def create_app(
     async def skip(request: Request) -> Response:
         who = annotator_of(request)
         item_id = item_id_of(await body_of(request))
-        await run_in_threadpool(store.skip, who, item_id)
-        following = await run_in_threadpool(store.lease_next, who)
+
+        def skip_then_next() -> Any:
+            store.skip(who, item_id)
+            return store.lease_next(who)
+
+        following = await run_in_threadpool(skip_then_next)
         return JSONResponse({"next": item_json(following)})
 
     async def undo(request: Request) -> Response:

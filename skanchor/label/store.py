@@ -200,6 +200,7 @@ def _schema() -> Any:
         Column("created_at", Float, nullable=False),
         Column("predictions", Text, nullable=False),
         Column("cv_f1", Float),
+        Column("cv_n_labels", Integer),  # labels the CV used; NULL: not cross-validated yet
         Column("stop_value", Float),
         Column("should_stop", Boolean, nullable=False),
         Column("info", Text, nullable=False),
@@ -400,6 +401,7 @@ class LabelStore:
             "data": {**data, "n_items": n},
             "generation": 0,
             "worker": {"state": "not started", "updated_at": now},
+            "cv_seconds": None,
         }
         with engine.begin() as conn:
             md.create_all(conn)
@@ -922,13 +924,13 @@ class LabelStore:
         n_labels: int,
         predictions: list[int],
         *,
-        cv_f1: float | None,
         stop_value: float | None,
         should_stop: bool,
         info: dict,
         now: float | None = None,
     ) -> None:
-        """Record a retraining (its stop-set predictions as label indices)."""
+        """Record a retraining (its stop-set predictions as label indices); its
+        cross-validated F1 comes later (:meth:`set_model_cv`)."""
         from sqlalchemy import insert
 
         with self._write(durable=False) as conn:
@@ -938,12 +940,41 @@ class LabelStore:
                     n_labels=n_labels,
                     created_at=time.time() if now is None else now,
                     predictions=json.dumps([int(p) for p in predictions]),
-                    cv_f1=cv_f1,
                     stop_value=stop_value,
                     should_stop=bool(should_stop),
                     info=json.dumps(info),
                 )
             )
+
+    @_retrying
+    def set_model_cv(
+        self, generation: int, cv_f1: float | None, n_labels: int, seconds: float
+    ) -> None:
+        """Record the cross-validated minority F1 of a model (None: not computable, e.g. a
+        class with a single label), computed on ``n_labels`` labels in ``seconds``."""
+        from sqlalchemy import update
+
+        mo = self._models
+        with self._write(durable=False) as conn:
+            conn.execute(
+                update(mo)
+                .where(mo.c.generation == generation)
+                .values(cv_f1=cv_f1, cv_n_labels=n_labels)
+            )
+            self._set_meta(conn, "cv_seconds", seconds)
+
+    def latest_model(self) -> dict | None:
+        """The newest model's generation, label count and CV state, or None."""
+        from sqlalchemy import select
+
+        mo = self._models
+        with self._read() as conn:
+            row = conn.execute(
+                select(mo.c.generation, mo.c.n_labels, mo.c.cv_f1, mo.c.cv_n_labels)
+                .order_by(mo.c.generation.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else dict(row._mapping)
 
     def model_predictions(self) -> list[list[int]]:
         """Stop-set predictions of every recorded model, oldest first."""
@@ -1004,6 +1035,12 @@ class LabelStore:
                 select(func.count()).where(q.c.leased_to.is_not(None), q.c.lease_expires >= now)
             ).scalar_one()
             model = conn.execute(select(mo).order_by(mo.c.generation.desc()).limit(1)).first()
+            cv = conn.execute(
+                select(mo.c.generation, mo.c.cv_f1, mo.c.cv_n_labels)
+                .where(mo.c.cv_n_labels.is_not(None))
+                .order_by(mo.c.generation.desc())
+                .limit(1)
+            ).first()
             waits = [
                 r[0]
                 for r in conn.execute(
@@ -1044,14 +1081,21 @@ class LabelStore:
             "wait_ms": _percentiles(waits),
             "worker": worker,
             "model": None,
+            "cv": None,
             "agreement": None,
         }
+        if cv is not None:  # the newest cross-validated minority F1 (it lags the model)
+            result["cv"] = {
+                "f1": cv.cv_f1,
+                "n_labels": int(cv.cv_n_labels),
+                "generation": int(cv.generation),
+                "folds": int(self.config["cv_folds"]),
+            }
         if model is not None:
             result["model"] = {
                 "generation": int(model.generation),
                 "n_labels": int(model.n_labels),
                 "age_s": max(0.0, now - float(model.created_at)),
-                "cv_f1": model.cv_f1,
                 "stop_value": model.stop_value,
                 "should_stop": bool(model.should_stop),
                 **json.loads(model.info),

@@ -85,23 +85,25 @@ class Worker:
         -------
         str or None
             ``"diverse"`` (a diverse start), ``"model"`` (retrained, queried, recorded),
-            ``"query"`` (queried with the current model) or None (nothing to do).
+            ``"query"`` (queried with the current model), ``"cv"`` (the latest model
+            cross-validated, when nothing more urgent was left) or None (nothing to do).
         """
         cfg = self.config
         snap = self.store.worker_snapshot()
         labelled, labels = snap["labelled_ids"], snap["labels"]
         pool = snap["pool_ids"]
-        n_query = cfg.queue_size + snap["n_active"]
+        n_query = cfg.queue_size + 2 * snap["n_active"]
         low = snap["n_free"] <= max(1, cfg.queue_size // 3)
         trainable = len(set(labels)) >= 2
         due = trainable and (
             snap["model_generation"] is None
             or labelled.size - snap["model_n_labels"] >= cfg.retrain_every
         )
-        if not due and not low:
+        if not due and (not low or pool.size == 0 or pool.size <= snap["n_free"]):
+            # nothing urgent (or nothing left to query): cross-validate the latest model
+            return self._evaluate(labelled, labels, snap["generation"])
+        if pool.size == 0:
             return None
-        if pool.size == 0 or (not due and pool.size <= snap["n_free"]):
-            return None  # nothing left to query, or everything left is queued already
         generation = snap["generation"] + 1
         if not trainable:
             self.store.set_worker_status(state="diverse start", generation=generation)
@@ -125,7 +127,6 @@ class Worker:
         timings["query_s"] = time.perf_counter() - t0
         generation = self.store.replace_queue(ids, "model")
         if due:
-            self.store.set_worker_status(state="evaluating", generation=generation)
             self._record_model(generation, labelled, labels, timings, record)
         self.store.set_worker_status(state="idle", generation=generation)
         return "model" if due else "query"
@@ -222,21 +223,19 @@ class Worker:
         timings: dict,
         record: dict,
     ) -> None:
+        """Record a retraining: its stop-set predictions and the stop signal over every
+        recorded model (cheap). The cross-validated F1 comes later (:meth:`_evaluate`)."""
         codes = {label: i for i, label in enumerate(self.config.labels)}
         predictions = [codes[p] for p in self.model.predict(self.stop_ids).tolist()]
         criterion = self.config.make_criterion()
         for previous in self.store.model_predictions():
             criterion.update(np.asarray(previous))
         criterion.update(np.asarray(predictions))
-        t0 = time.perf_counter()
-        cv_f1 = self._cv_f1(labelled, labels, generation)
-        timings["cv_s"] = time.perf_counter() - t0
         history = list(criterion.history_)
         self.store.add_model(
             generation,
             int(labelled.size),
             predictions,
-            cv_f1=cv_f1,
             stop_value=history[-1] if history else None,
             should_stop=criterion.should_stop,
             info={
@@ -246,10 +245,24 @@ class Worker:
                 "stop_history": history[-criterion.window :],
                 "stop_window": int(criterion.window),
                 "stop_threshold": float(criterion.threshold),
-                "cv_folds": int(self.config.cv_folds),
                 "minority": self._minority(labels),
             },
         )
+
+    def _evaluate(self, labelled: np.ndarray, labels: list[str], generation: int) -> str | None:
+        """Cross-validate the minority F1 on the labelled set for the latest model, if it
+        has none yet. It runs only when no refill is due, so it never delays the queue."""
+        latest = self.store.latest_model()
+        if latest is None or latest["cv_n_labels"] is not None or self.config.cv_folds < 2:
+            return None
+        self.store.set_worker_status(state="evaluating", generation=generation)
+        t0 = time.perf_counter()
+        cv_f1 = self._cv_f1(labelled, labels, generation)
+        self.store.set_model_cv(
+            latest["generation"], cv_f1, int(labelled.size), time.perf_counter() - t0
+        )
+        self.store.set_worker_status(state="idle", generation=generation)
+        return "cv"
 
 
 # ----------------------------------------------------------------------------------------------

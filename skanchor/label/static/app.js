@@ -204,16 +204,21 @@
         `${pct(p.minority_rate)} of the labelled items`
       : "Minority: not known yet";
     const model = p.model;
+    const cv = p.cv;
+    if (cv && cv.f1 !== null) {
+      $("p-f1").textContent =
+        `Minority F1: ${fmt(cv.f1)} (${cv.folds}-fold CV on ${cv.n_labels} labels)`;
+    } else if (cv) {
+      $("p-f1").textContent = "Minority F1: needs two labels of each class (cross-validated)";
+    } else {
+      $("p-f1").textContent = model
+        ? "Minority F1: computed when the worker has a moment"
+        : "Minority F1: after the first model (two classes labelled)";
+    }
     if (!model) {
-      $("p-f1").textContent = "Minority F1: after the first model (two classes labelled)";
       $("p-stop").textContent = "Stop signal: after the first models";
       $("p-stop").className = "";
     } else {
-      $("p-f1").textContent =
-        model.cv_f1 === null
-          ? "Minority F1: needs two labels of each class (cross-validated)"
-          : `Minority F1: ${fmt(model.cv_f1)} (${model.cv_folds}-fold CV on ` +
-            `${model.n_labels} labels)`;
       const history = (model.stop_history || []).map((v) => fmt(v, 3)).join(", ");
       if (model.should_stop) {
         $("p-stop").textContent = `Stop signal (${model.stop}): STOP — the model's predictions ` +
