@@ -31,9 +31,11 @@ Tables (all prefixed ``skanchor_``, so a shared database keeps its own tables ap
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -311,6 +313,10 @@ class LabelStore:
         )
         self._cached_meta: dict | None = None
         self._fast_engine = make_engine(url, durable=False) if self.is_sqlite else None
+        # SQLite has one writer at a time and makes the others poll with growing sleeps
+        # (its busy handler): threads of this process queue on a lock instead, which wakes
+        # the next writer as soon as the previous one commits.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
 
     # -- life cycle -----------------------------------------------------------------------
     @staticmethod
@@ -474,7 +480,8 @@ class LabelStore:
         lets SQLite skip the fsync at commit: such a commit survives a crash of the process
         (WAL) but maybe not a power cut; a later durable commit makes it durable too."""
         engine = self.engine if durable or self._fast_engine is None else self._fast_engine
-        with engine.begin() as conn:
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock, engine.begin() as conn:
             yield conn
 
     @contextmanager

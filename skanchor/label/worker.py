@@ -312,6 +312,7 @@ def run(db: str, session_dir: str, parent_pid: int, poll: float = 0.2) -> None:
         store.set_worker_status(state="error", error=f"{type(exc).__name__}: {exc}")
         raise
     worker = Worker(store, features.index, features.vectors, texts=features.texts)
+    store.set_worker_status(state="idle")
     with threadpool_limits(1):
         while os.getppid() == parent_pid:
             try:
