@@ -9,6 +9,7 @@ for a team) before the next item is shown.
 - :mod:`skanchor.label.config` — every default of a session
   (:class:`~skanchor.label.config.SessionConfig`);
 - :mod:`skanchor.label.data` — the data file, seed labels, export files;
+- :mod:`skanchor.label.db` — database URLs, engines and the schema;
 - :mod:`skanchor.label.store` — :class:`~skanchor.label.store.LabelStore`, the single source
   of truth;
 - :mod:`skanchor.label.worker` — :class:`~skanchor.label.worker.Worker`: retrain, query,

@@ -20,7 +20,8 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from skanchor.label.config import SessionConfig
 from skanchor.label.data import EXPORT_FORMATS, read_corpus, read_seed_labels, write_table
-from skanchor.label.store import LabelStore, database_url
+from skanchor.label.db import database_url
+from skanchor.label.store import LabelStore
 
 __all__ = [
     "Features",

@@ -1,9 +1,9 @@
 """The label store: the single source of truth of a labelling session.
 
-Everything a session is lives in one database, through SQLAlchemy Core: SQLite (WAL mode,
-``synchronous=FULL``) in the session folder by default, PostgreSQL by URL for a team
-(``postgresql://user@host/db``, driven by psycopg 3). The web app, the background worker and
-``--resume`` all read it; nothing lives only in memory.
+Everything a session is lives in one database (:mod:`skanchor.label.db`), through SQLAlchemy
+Core: SQLite (WAL mode, ``synchronous=FULL``) in the session folder by default, PostgreSQL by
+URL for a team (``postgresql://user@host/db``, driven by psycopg 3). The web app, the
+background worker and ``--resume`` all read it; nothing lives only in memory.
 
 Tables (all prefixed ``skanchor_``, so a shared database keeps its own tables apart):
 
@@ -38,7 +38,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,13 +46,22 @@ from typing import Any
 
 import numpy as np
 
+from skanchor.label.db import (
+    Race,
+    database_url,
+    describe_url,
+    dialect_insert,
+    make_engine,
+    retrying,
+    schema,
+)
+
 __all__ = [
     "FORMAT",
     "Conflict",
     "Item",
     "LabelStore",
     "NotASessionError",
-    "database_url",
 ]
 
 FORMAT = "skanchor.label-session"
@@ -65,10 +74,6 @@ _INSERT_CHUNK = 5000
 class Conflict(Exception):
     """A request that the current state refuses (HTTP 409): e.g. an item leased to someone
     else, or already labelled as often as the session asks."""
-
-
-class _Race(Exception):
-    """Another writer changed a row between our read and our write: run the transaction again."""
 
 
 class NotASessionError(ValueError):
@@ -92,203 +97,6 @@ class Item:
         return asdict(self)
 
 
-def database_url(db: str | os.PathLike) -> str:
-    """A SQLAlchemy URL from a path (SQLite) or a URL; ``postgresql://`` uses psycopg 3."""
-    text = str(db)
-    if "://" not in text:
-        return "sqlite:///" + str(Path(text).expanduser().resolve())
-    scheme, _, rest = text.partition("://")
-    if scheme in ("postgresql", "postgres"):
-        return "postgresql+psycopg://" + rest
-    return text
-
-
-def _describe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return str(parsed.database)
-    return parsed.render_as_string(hide_password=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# Schema
-# ----------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def _schema() -> Any:
-    from sqlalchemy import (
-        BigInteger,
-        Boolean,
-        Column,
-        Float,
-        ForeignKey,
-        Index,
-        Integer,
-        MetaData,
-        PrimaryKeyConstraint,
-        String,
-        Table,
-        Text,
-        UniqueConstraint,
-    )
-
-    md = MetaData()
-    big_id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
-    meta = Table(
-        "skanchor_meta",
-        md,
-        Column("key", String(64), primary_key=True),
-        Column("value", Text, nullable=False),
-    )
-    items = Table(
-        "skanchor_items",
-        md,
-        Column("id", BigInteger, primary_key=True, autoincrement=False),
-        Column("source_id", Text, nullable=False),
-        Column("text", Text, nullable=False),
-        Column("n_labels", Integer, nullable=False),
-        Column("shuffle", BigInteger, nullable=False),
-        Column("stop", Boolean, nullable=False),
-        Index("ix_skanchor_items_open", "n_labels", "shuffle"),
-    )
-    queue = Table(
-        "skanchor_queue",
-        md,
-        Column("item_id", BigInteger, ForeignKey("skanchor_items.id"), primary_key=True),
-        Column("generation", Integer, nullable=False),
-        Column("rank", Integer, nullable=False),
-        Column("source", String(16), nullable=False),
-        Column("partial", Integer, nullable=False, default=0),  # 1: waits for a 2nd label
-        Column("leased_to", String(64)),
-        Column("lease_expires", Float),
-        Column("leased_at", Float),
-        Index("ix_skanchor_queue_lease", "leased_to"),
-    )
-    labels = Table(
-        "skanchor_labels",
-        md,
-        Column("id", big_id, primary_key=True, autoincrement=True),
-        Column("item_id", BigInteger, ForeignKey("skanchor_items.id"), nullable=False),
-        Column("slot", Integer, nullable=False),
-        Column("label", String(64), nullable=False),
-        Column("annotator", String(64), nullable=False),
-        Column("created_at", Float, nullable=False),
-        Column("note", Text, nullable=False),
-        Column("request_id", String(64), nullable=False),
-        Column("wait_ms", Float),
-        Column("generation", Integer),
-        Column("source", String(16)),
-        UniqueConstraint("item_id", "slot", name="uq_skanchor_labels_slot"),
-        UniqueConstraint("item_id", "annotator", name="uq_skanchor_labels_annotator"),
-        UniqueConstraint("request_id", name="uq_skanchor_labels_request"),
-        Index("ix_skanchor_labels_annotator", "annotator", "id"),
-    )
-    skips = Table(
-        "skanchor_skips",
-        md,
-        Column("item_id", BigInteger, ForeignKey("skanchor_items.id"), nullable=False),
-        Column("annotator", String(64), nullable=False),
-        Column("created_at", Float, nullable=False),
-        PrimaryKeyConstraint("item_id", "annotator"),
-    )
-    models = Table(
-        "skanchor_models",
-        md,
-        Column("generation", Integer, primary_key=True, autoincrement=False),
-        Column("n_labels", Integer, nullable=False),
-        Column("created_at", Float, nullable=False),
-        Column("predictions", Text, nullable=False),
-        Column("cv_f1", Float),
-        Column("cv_n_labels", Integer),  # labels the CV used; NULL: not cross-validated yet
-        Column("stop_value", Float),
-        Column("should_stop", Boolean, nullable=False),
-        Column("info", Text, nullable=False),
-    )
-    return md, meta, items, queue, labels, skips, models
-
-
-# ----------------------------------------------------------------------------------------------
-# Engines
-# ----------------------------------------------------------------------------------------------
-
-
-def make_engine(url: str, *, tuned: bool = True, durable: bool = True) -> Any:
-    """A SQLAlchemy engine for ``url``, set up for many short write transactions.
-
-    SQLite: WAL journal (readers never block the writer), ``synchronous=FULL`` (a committed
-    label survives a crash of the process and of the machine), foreign keys on, a 30 s busy
-    timeout, and write transactions that take the write lock at ``BEGIN IMMEDIATE`` (no
-    deadlocks between read-then-write transactions); read-only blocks use a plain ``BEGIN``.
-    ``durable=False``: ``synchronous=NORMAL`` (no fsync at commit; still safe from a crash
-    of the process). ``tuned=False`` gives a plain engine that changes nothing in the file
-    (for inspection).
-    """
-    from sqlalchemy import create_engine, event
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    if not tuned:
-        return create_engine(url, poolclass=NullPool)
-    engine = create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=10
-    )
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL" if durable else "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        read = conn.get_execution_options().get("skanchor_read", False)
-        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _dialect_insert(engine: Any) -> Callable:
-    """The ``insert`` construct of the engine's dialect (it has ``on_conflict_do_nothing``)."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
-def _retrying(func: Callable) -> Callable:
-    """Retry a write transaction a few times on transient errors (lock timeouts, deadlocks,
-    serialization failures, a unique-key race between two writers)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from sqlalchemy.exc import IntegrityError, OperationalError
-
-        for attempt in range(6):
-            try:
-                return func(*args, **kwargs)
-            except (OperationalError, IntegrityError, _Race):
-                if attempt == 5:
-                    raise
-                time.sleep(0.005 * 2**attempt)
-        raise AssertionError("unreachable")
-
-    return wrapper
-
-
 # ----------------------------------------------------------------------------------------------
 # The store
 # ----------------------------------------------------------------------------------------------
@@ -309,7 +117,7 @@ class LabelStore:
         self.engine = engine
         self.url = url
         (_, self._meta, self._items, self._queue, self._labels, self._skips, self._models) = (
-            _schema()
+            schema()
         )
         self._cached_meta: dict | None = None
         self._fast_engine = make_engine(url, durable=False) if self.is_sqlite else None
@@ -342,11 +150,11 @@ class LabelStore:
                 tables = set(sa_inspect(engine).get_table_names())
             except DatabaseError as exc:
                 raise NotASessionError(
-                    f"{_describe_url(url)} is not a database: {str(exc.orig).splitlines()[0]}"
+                    f"{describe_url(url)} is not a database: {str(exc.orig).splitlines()[0]}"
                 ) from None
             if "skanchor_meta" not in tables:
                 return None
-            meta_t = _schema()[1]
+            meta_t = schema()[1]
             with engine.connect() as conn:
                 rows = dict(conn.execute(select(meta_t.c.key, meta_t.c.value)).all())
         finally:
@@ -357,12 +165,12 @@ class LabelStore:
             meta = {}
         if meta.get("format") != FORMAT:
             raise NotASessionError(
-                f"{_describe_url(url)} holds skanchor tables but no labelling session "
+                f"{describe_url(url)} holds skanchor tables but no labelling session "
                 f"(format {meta.get('format')!r})"
             )
         if meta.get("version") != VERSION:
             raise NotASessionError(
-                f"{_describe_url(url)} holds a labelling session of format version "
+                f"{describe_url(url)} holds a labelling session of format version "
                 f"{meta.get('version')}, this skanchor reads version {VERSION}"
             )
         return meta
@@ -387,11 +195,11 @@ class LabelStore:
 
         url = database_url(db)
         if cls.inspect(url) is not None:
-            raise ValueError(f"{_describe_url(url)} already holds a labelling session")
+            raise ValueError(f"{describe_url(url)} already holds a labelling session")
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(url)
-        md, meta_t, items_t, _, labels_t, *_ = _schema()
+        md, meta_t, items_t, _, labels_t, *_ = schema()
         n = len(texts)
         seeded = {int(i): str(label) for i, label in zip(seed_ids, seed_labels, strict=True)}
         shuffle = np.random.default_rng([seed, 1]).permutation(n)
@@ -455,7 +263,7 @@ class LabelStore:
         """Open the session stored in ``db``; a database without one is an error."""
         url = database_url(db)
         if cls.inspect(url) is None:
-            raise NotASessionError(f"{_describe_url(url)} holds no labelling session")
+            raise NotASessionError(f"{describe_url(url)} holds no labelling session")
         return cls(make_engine(url), url)
 
     def close(self) -> None:
@@ -467,7 +275,7 @@ class LabelStore:
     @property
     def where(self) -> str:
         """The database, for messages (no password)."""
-        return _describe_url(self.url)
+        return describe_url(self.url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -536,7 +344,7 @@ class LabelStore:
             update(self._meta).where(self._meta.c.key == key).values(value=json.dumps(value))
         )
 
-    @_retrying
+    @retrying
     def set_worker_status(self, **status: Any) -> None:
         """Record what the worker is doing (shown on the page)."""
         with self._write(durable=False) as conn:
@@ -572,7 +380,7 @@ class LabelStore:
 
         q, it, lab, sk = self._queue, self._items, self._labels, self._skips
         who, now, iid = bindparam("b_who"), bindparam("b_now"), bindparam("b_iid")
-        upsert = _dialect_insert(self.engine)
+        upsert = dialect_insert(self.engine)
         free = or_(q.c.leased_to.is_(None), q.c.lease_expires < now)
 
         def not_mine(column: Any) -> Any:
@@ -640,7 +448,7 @@ class LabelStore:
         return Item(int(item_id), row.text, row.source_id, source, int(row.n_labels), expires)
 
     # -- serving --------------------------------------------------------------------------
-    @_retrying
+    @retrying
     def lease_next(self, annotator: str, now: float | None = None) -> Item | None:
         """The item to show ``annotator`` now, leased to them for ``lease_seconds``.
 
@@ -675,10 +483,10 @@ class LabelStore:
                     return item
                 conn.execute(sql.drop, {"b_iid": spare.id})
             if spares:
-                raise _Race("every spare item was taken meanwhile")
+                raise Race("every spare item was taken meanwhile")
             return None
 
-    @_retrying
+    @retrying
     def add_label(
         self,
         annotator: str,
@@ -740,14 +548,14 @@ class LabelStore:
                 },
             ).scalar_one()
             if conn.execute(sql.count_label, {**key, "b_n": n}).rowcount != 1:
-                raise _Race(f"item {item_id} changed")  # another writer got there first
+                raise Race(f"item {item_id} changed")  # another writer got there first
             if n + 1 >= self.k:
                 conn.execute(sql.drop, key)
             else:
                 conn.execute(sql.await_second, key)
         return int(label_id), False
 
-    @_retrying
+    @retrying
     def skip(self, annotator: str, item_id: int, now: float | None = None) -> None:
         """Never show ``item_id`` to ``annotator`` again and release their lease on it."""
         from sqlalchemy import exists, insert, select, update
@@ -770,7 +578,7 @@ class LabelStore:
                 .values(leased_to=None, lease_expires=None, leased_at=None)
             )
 
-    @_retrying
+    @retrying
     def undo(self, annotator: str, now: float | None = None) -> Item | None:
         """Take back ``annotator``'s last label and lease its item to them again.
 
@@ -870,7 +678,7 @@ class LabelStore:
             "generation": int(generation),
         }
 
-    @_retrying
+    @retrying
     def replace_queue(self, ids: Any, source: str, now: float | None = None) -> int:
         """Put ``ids`` (best first) in the queue as the next generation; returns it.
 
@@ -921,10 +729,10 @@ class LabelStore:
                     if i in still_open and i not in queued
                 ]
                 if rows:
-                    conn.execute(_dialect_insert(self.engine)(q).on_conflict_do_nothing(), rows)
+                    conn.execute(dialect_insert(self.engine)(q).on_conflict_do_nothing(), rows)
         return generation
 
-    @_retrying
+    @retrying
     def add_model(
         self,
         generation: int,
@@ -953,7 +761,7 @@ class LabelStore:
                 )
             )
 
-    @_retrying
+    @retrying
     def set_model_cv(
         self, generation: int, cv_f1: float | None, n_labels: int, seconds: float
     ) -> None:
