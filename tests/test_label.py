@@ -386,6 +386,28 @@ def test_the_transformer_classifier_works_in_a_session(corpus, tmp_path, tiny_be
     store.close()
 
 
+def test_minority_reaches_imbalance_aware_strategies(corpus, tmp_path, monkeypatch):
+    from skanchor.strategies import STRATEGIES, random_sampling
+
+    seen = []
+
+    def rarest_first(classifier, X, n_instances=1, *, minority=None, random_state=None):
+        seen.append(minority)
+        return random_sampling(classifier, X, n_instances=n_instances, random_state=random_state)
+
+    monkeypatch.setitem(STRATEGIES, "rarest_first", rarest_first)
+    path, truth = corpus
+    session = create_session(
+        path, BBC_LABELS, session_dir=tmp_path / "s", **{**SMALL, "strategy": "rarest-first"}
+    )
+    store, features = session.store, session.features
+    assert store.config["strategy"] == "rarest_first"  # one normalisation of names
+    _label_n(store, "alice", truth, 12)
+    assert Worker(store, features.index, features.vectors).step() == "model"
+    assert seen == [["tech"]]
+    store.close()
+
+
 def test_cv_f1_needs_two_labels_per_class(session, corpus):
     _, truth = corpus
     store, features = session.store, session.features

@@ -183,7 +183,7 @@ class Worker:
         query = AnchoredQueryStrategy(
             self.filter,
             strategy=self.config.strategy,
-            strategy_params=self.config.strategy_params or None,
+            strategy_params=self._strategy_params(),
             random_state=_seed(self.config.seed, generation, 4),
         )
         positions, _ = query(
@@ -201,6 +201,20 @@ class Worker:
             "strategy_s": float(record["timings"]["strategy"]),
         }
         return pool[np.asarray(positions, dtype=np.int64)], info
+
+    def _strategy_params(self) -> dict | None:
+        """The strategy's parameters, with the session's minority class(es) for strategies
+        that take ``minority`` (the imbalance-aware ones) unless set explicitly."""
+        import inspect
+
+        from skanchor.strategies import get_strategy
+
+        params = dict(self.config.strategy_params or {})
+        strategy = get_strategy(self.config.strategy)
+        if self.config.minority and "minority" not in params:
+            if "minority" in inspect.signature(strategy).parameters:
+                params["minority"] = list(self.config.minority)
+        return params or None
 
     def _cv_f1(self, labelled: np.ndarray, labels: list[str], generation: int) -> float | None:
         from sklearn.metrics import f1_score
