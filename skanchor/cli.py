@@ -274,10 +274,17 @@ def _add_list(sub: Any) -> None:
     listing.set_defaults(handler=lambda args: _list())
 
 
+def _add_label(sub: Any) -> None:
+    """``label`` and ``export``: the labelling session (:mod:`skanchor.label.cli`)."""
+    from skanchor.label.cli import add_commands
+
+    add_commands(sub)
+
+
 #: The subcommands, in the order ``--help`` lists them: each adds its parser to the
 #: subparsers and sets ``handler`` (a function of the parsed arguments returning the exit
 #: status) with ``set_defaults``. Adding a command is adding a function here.
-COMMANDS: list[Callable[[Any], None]] = [_add_demo, _add_run, _add_report, _add_list]
+COMMANDS: list[Callable[[Any], None]] = [_add_demo, _add_run, _add_report, _add_list, _add_label]
 
 
 def build_parser() -> argparse.ArgumentParser:
