@@ -29,6 +29,7 @@ from skanchor.experiments.config import (
     flatten_sections,
 )
 from skanchor.experiments.loaders import find_data_dir, user_data_dir
+from skanchor.presets import PRESETS
 from skanchor.strategies import STRATEGIES
 from skanchor.subpool import AnchorSubpool, RandomSubpool
 
@@ -37,8 +38,13 @@ def test_method_defaults_are_the_filter_classes_own():
     for name, spec in METHODS.items():
         own = spec.filter_class().get_params(deep=False)
         own = {k: v for k, v in own.items() if k not in ("index", "random_state")}
-        assert spec.defaults == {**own, **PAPER_SETTINGS.get(name, {})}, name
+        preset = PRESETS[name].anchoring if name in PRESETS else {}
+        assert spec.defaults == {**own, **PAPER_SETTINGS.get(name, {}), **preset}, name
     assert METHODS["randsub"].defaults["max_size"] == 10_000  # the paper's M, one visible place
+    for name, preset in PRESETS.items():  # every preset is a method of `skanchor run`
+        assert METHODS[name].strategy == preset.strategy
+        assert dict(METHODS[name].strategy_params) == dict(preset.strategy_params)
+    assert METHODS["paper"].defaults["exploration"] == 0.0  # the paper never explores
 
     class Wider(AnchorSubpool):
         def __init__(self, index=None, n_anchors=3, n_neighbours=7, max_size=11, random_state=None):

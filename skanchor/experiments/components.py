@@ -35,7 +35,7 @@ Classifiers (:data:`CLASSIFIERS`) take pool/test **ids** and look up what they n
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -49,8 +49,10 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
+from skanchor._params import lookup_name, normalize_name
 from skanchor.experiments.classifiers import PriorShiftClassifier
-from skanchor.strategies import STRATEGIES, get_strategy
+from skanchor.presets import LOGREG_PARAMS, PRESETS
+from skanchor.strategies import STRATEGIES
 from skanchor.subpool import AnchorSubpool, FullPool, PoolFilter, RandomSubpool, SEALSSubpool
 
 __all__ = [
@@ -67,11 +69,9 @@ __all__ = [
 ]
 
 
-def normalise_name(name: str) -> str:
-    """A registry name as every registry compares it (CONTRACTS: case-insensitive, ``-`` and
-    ``_`` equivalent, surrounding spaces ignored): ``" Least-Confidence"`` ->
-    ``"least_confidence"``."""
-    return name.strip().lower().replace("-", "_")
+#: The library's one name rule (:func:`skanchor._params.normalize_name`): case-insensitive,
+#: ``-`` and ``_`` alike, surrounding spaces ignored.
+normalise_name = normalize_name
 
 
 #: Where the experiments depart from a filter's own defaults, to follow the paper (§4).
@@ -89,6 +89,8 @@ class MethodSpec:
     seeded: bool = False  # takes random_state (drawn per round from the filter stream)
     stateful: bool = False  # keeps state across rounds (replayed on resume)
     strategy: str | None = None  # forces this query strategy
+    settings: Mapping[str, Any] = field(default_factory=dict)  # filter defaults of a preset
+    strategy_params: Mapping[str, Any] = field(default_factory=dict)  # of the forced strategy
 
     @property
     def parameters(self) -> dict:
@@ -99,11 +101,20 @@ class MethodSpec:
     @property
     def defaults(self) -> dict:
         """The parameters a run uses unless told otherwise."""
-        return {**self.parameters, **PAPER_SETTINGS.get(self.name, {})}
+        return {**self.parameters, **PAPER_SETTINGS.get(self.name, {}), **self.settings}
 
-    def make(self, index: Any, params: dict | None = None, random_state: int | None = None):
-        """The filter over ``index`` with the defaults updated by ``params``."""
+    def make(
+        self,
+        index: Any,
+        params: dict | None = None,
+        random_state: int | None = None,
+        classes: Any = None,
+    ):
+        """The filter over ``index`` with the defaults updated by ``params``; ``classes`` (the
+        task's) reach a filter that takes them (AnchorAL explores a class with no label)."""
         kwargs = {**self.defaults, **(params or {})}
+        if classes is not None and "classes" in self.parameters and kwargs.get("classes") is None:
+            kwargs["classes"] = list(classes)
         unknown = sorted(set(kwargs) - set(self.parameters))
         if unknown:
             raise ValueError(
@@ -124,6 +135,18 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("seals", "SEALS", SEALSSubpool, stateful=True),
         MethodSpec("noop", "No-Op", FullPool),
         MethodSpec("random", "Random", FullPool, strategy="random"),
+        *(
+            MethodSpec(
+                preset.name,
+                f"AnchorAL ({preset.name})",
+                AnchorSubpool,
+                seeded=True,
+                strategy=preset.strategy,
+                settings=dict(preset.anchoring),
+                strategy_params=dict(preset.strategy_params),
+            )
+            for preset in PRESETS.values()
+        ),
     )
 }
 
@@ -155,8 +178,7 @@ def check_strategy(name: str) -> str:
     (the core's naming rules); unknown names list the valid ones."""
     if not isinstance(name, str):
         raise TypeError(f"strategy must be a name, got {type(name).__name__}")
-    function = get_strategy(normalise_name(name))
-    return next(key for key, registered in STRATEGIES.items() if registered is function)
+    return lookup_name(STRATEGIES, name, "strategy")
 
 
 class Lookup(TransformerMixin, BaseEstimator):
@@ -303,7 +325,7 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
         "logistic regression on the frozen task embeddings (fast, CPU)",
         "vectors",
         _logreg,
-        {"C": 10.0, "class_weight": "balanced", "max_iter": 2000},
+        dict(LOGREG_PARAMS),
     ),
     "transformer": ClassifierSpec(
         "transformer",

@@ -428,12 +428,15 @@ def _query(
             state.features.index,
             state.method_params,
             random_state=state.spec.seeds.integer("filter", round_),
+            classes=state.task.classes,
         )
     query = AnchoredQueryStrategy(
         pool_filter,
         strategy=state.spec.strategy,
         strategy_params=with_minority(
-            state.spec.strategy, state.strategy_params, state.task.minority
+            state.spec.strategy,
+            {**state.method.strategy_params, **(state.strategy_params or {})},
+            state.task.minority,
         )
         or None,
         random_state=state.spec.seeds.integer("strategy", round_),

