@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from skanchor.cli import DEMO, _config_from_args, build_parser, main
+from skanchor.experiments.components import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,13 +45,21 @@ def test_demo_writes_results_table_and_plots(demo_dir):
     runs = sorted(p.name for p in (demo_dir / "runs").iterdir())
     assert runs == [
         "anchoral-entropy-logreg-seed0",
+        "discovery-minority_mix-logreg-seed0",
         "noop-entropy-logreg-seed0",
         "random-random-logreg-seed0",
         "randsub-entropy-logreg-seed0",
         "seals-entropy-logreg-seed0",
     ]
     summary = pd.read_csv(demo_dir / "summary.csv")
-    assert list(summary["label"]) == ["AnchorAL", "RandSub", "SEALS", "No-Op", "Random"]
+    assert list(summary["label"]) == [
+        "AnchorAL (discovery)",
+        "AnchorAL",
+        "RandSub",
+        "SEALS",
+        "No-Op",
+        "Random",
+    ]
     assert (summary["budget"] == 150).all()
     plots = {p.name for p in (demo_dir / "plots" / "entropy-logreg").iterdir()}
     assert {
@@ -94,7 +103,7 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--methods", "anchorall"], "unknown method 'anchorall'; valid names: anchoral, randsub"),
+        (["--methods", "anchorall"], "unknown method 'anchorall'; valid names: discovery, anchoral, randsub"),
         (["--strategies", "bald"], "unknown strategy 'bald'; valid names: entropy, margin"),
         (["--classifiers", "svm"], "unknown classifier 'svm'; valid names: logreg, transformer"),
         (["--dataset", "mnist"], "unknown dataset 'mnist'; valid names: bbc-news"),
@@ -225,7 +234,7 @@ n_anchors = 5
         ["run", "-c", str(yaml), "--out", "x", "--seed-grid", "initial=0,1", "model=0,1"]
     )
     assert config.minority == ["coffee", "gold"] and config.rate == "natural"
-    assert len(config.runs()) == 5 * 4
+    assert len(config.runs()) == len(METHODS) * 4
     bad = tmp_path / "bad.toml"
     bad.write_text("budjet = 3\n")
     with pytest.raises(ValueError, match="unknown configuration key 'budjet'"):
@@ -235,7 +244,7 @@ n_anchors = 5
 def test_every_option_is_explained():
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"demo", "run", "report", "list"}
+    assert set(sub.choices) == {"demo", "run", "report", "list", "label", "export"}
     for name, command in sub.choices.items():
         for action in command._actions:
             assert action.help, (name, action.option_strings or action.dest)

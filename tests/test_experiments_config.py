@@ -42,9 +42,15 @@ def test_method_defaults_are_the_filter_classes_own():
         assert spec.defaults == {**own, **PAPER_SETTINGS.get(name, {}), **preset}, name
     assert METHODS["randsub"].defaults["max_size"] == 10_000  # the paper's M, one visible place
     for name, preset in PRESETS.items():  # every preset is a method of `skanchor run`
+        if name == "paper":  # ... the paper's is anchoral + entropy
+            defaults = METHODS["anchoral"].defaults
+            assert {k: defaults[k] for k in preset.anchoring if k != "exploration"} == {
+                k: v for k, v in preset.anchoring.items() if k != "exploration"
+            }
+            assert preset.strategy == "entropy" and METHODS["anchoral"].strategy is None
+            continue
         assert METHODS[name].strategy == preset.strategy
         assert dict(METHODS[name].strategy_params) == dict(preset.strategy_params)
-    assert METHODS["paper"].defaults["exploration"] == 0.0  # the paper never explores
 
     class Wider(AnchorSubpool):
         def __init__(self, index=None, n_anchors=3, n_neighbours=7, max_size=11, random_state=None):

@@ -127,14 +127,11 @@ class MethodSpec:
         return filt
 
 
+#: Pool-filtering methods by name. The presets of :mod:`skanchor.presets` are methods too
+#: (``skanchor run --methods discovery``), except ``paper``: that is ``anchoral`` + entropy.
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
-        MethodSpec("anchoral", "AnchorAL", AnchorSubpool, seeded=True),
-        MethodSpec("randsub", "RandSub", RandomSubpool, seeded=True),
-        MethodSpec("seals", "SEALS", SEALSSubpool, stateful=True),
-        MethodSpec("noop", "No-Op", FullPool),
-        MethodSpec("random", "Random", FullPool, strategy="random"),
         *(
             MethodSpec(
                 preset.name,
@@ -146,7 +143,13 @@ METHODS: dict[str, MethodSpec] = {
                 strategy_params=dict(preset.strategy_params),
             )
             for preset in PRESETS.values()
+            if preset.name != "paper"
         ),
+        MethodSpec("anchoral", "AnchorAL", AnchorSubpool, seeded=True),
+        MethodSpec("randsub", "RandSub", RandomSubpool, seeded=True),
+        MethodSpec("seals", "SEALS", SEALSSubpool, stateful=True),
+        MethodSpec("noop", "No-Op", FullPool),
+        MethodSpec("random", "Random", FullPool, strategy="random"),
     )
 }
 

@@ -9,7 +9,9 @@ across seeds of
 - **Budget-matched**: the same AUCs up to the largest round that every run of the group
   reached (the paper's comparison when slow methods stop early at the time limit).
 
-Random sampling (``random``) ignores the strategy, so its runs join every strategy's group.
+Random sampling (``random``) and the presets (``discovery``) bring their own strategy, so their
+runs join every strategy's group.
+
 :func:`write_report` writes ``summary.csv``, ``summary.md`` and the plots.
 """
 

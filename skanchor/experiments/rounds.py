@@ -59,19 +59,18 @@ def load_rounds(path: str | Path, *, bulky: bool = False):
 
 
 def groups(rounds) -> list[tuple[str, str, Any]]:
-    """``(strategy, classifier, rows)`` per comparison group (Random joins every strategy)."""
+    """``(strategy, classifier, rows)`` per comparison group. A method that brings its own
+    strategy (Random, the presets) joins every strategy's group."""
     out = []
     if rounds.empty:
         return out
-    is_random = rounds["method"] == "random"
-    strategies = sorted(set(rounds.loc[~is_random, "strategy"])) or sorted(
-        set(rounds.loc[is_random, "strategy"])
+    own = rounds["method"].map(lambda m: m in METHODS and METHODS[m].strategy is not None)
+    strategies = sorted(set(rounds.loc[~own, "strategy"])) or sorted(
+        set(rounds.loc[own, "strategy"])
     )
     for strategy in strategies:
         for classifier in sorted(set(rounds["classifier"])):
-            mask = (rounds["classifier"] == classifier) & (
-                (rounds["strategy"] == strategy) | is_random
-            )
+            mask = (rounds["classifier"] == classifier) & ((rounds["strategy"] == strategy) | own)
             if mask.any():
                 out.append((strategy, classifier, rounds[mask]))
     return out
