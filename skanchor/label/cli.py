@@ -164,7 +164,12 @@ def add_commands(subparsers: Any) -> None:
         "session and as a dataset of 'skanchor run --dataset FILE --minority CLASS'.",
     )
     export.add_argument("db", metavar="DB", help="the session: its folder, SQLite file or URL")
-    export.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv")
+    export.add_argument(
+        "--format",
+        choices=["csv", "parquet", "jsonl"],
+        default="csv",
+        help="file format (default: csv)",
+    )
     export.add_argument("--out", "-o", help="output file (default: labels.FORMAT)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing file")
     export.set_defaults(handler=export_command)
