@@ -1,0 +1,95 @@
+"""Presets: names, what they build, the recommended one in a real modAL loop and in the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skanchor import AnchoredQueryStrategy, AnchorSubpool, ExactIndex
+from skanchor.presets import LOGREG_PARAMS, PRESETS, RECOMMENDED, Preset, get_preset
+from skanchor.subpool import PAPER_CONFIGURATION
+
+
+def _pool(n=3000, n_rare=30, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    labels = np.zeros(n, dtype=int)
+    labels[:n_rare] = 1
+    vectors[:n_rare] += 1.5
+    return vectors, labels
+
+
+def test_names_follow_the_library_rule():
+    assert get_preset("Paper") is PRESETS["paper"]
+    assert get_preset(f" {RECOMMENDED.upper()} ") is PRESETS[RECOMMENDED]
+    with pytest.raises(ValueError, match=r"unknown preset 'fast'.*paper"):
+        get_preset("fast")
+    assert RECOMMENDED in PRESETS
+
+
+def test_the_paper_preset_is_the_paper_configuration():
+    paper = get_preset("paper")
+    assert dict(paper.anchoring) == dict(PAPER_CONFIGURATION)
+    assert paper.strategy == "entropy" and not paper.strategy_params
+
+
+def test_query_strategy_builds_the_preset():
+    vectors, _ = _pool(n=200, n_rare=5)
+    index = ExactIndex().add(vectors)
+    preset = get_preset(RECOMMENDED)
+    query = preset.query_strategy(index, minority=[1], classes=[0, 1], random_state=3, max_size=50)
+    assert isinstance(query, AnchoredQueryStrategy)
+    assert isinstance(query.pool_filter, AnchorSubpool)
+    assert query.pool_filter.max_size == 50  # an override wins over the preset
+    assert query.pool_filter.classes == [0, 1]
+    assert query.strategy == preset.strategy
+    if "minority" in (query.strategy_params or {}):
+        assert query.strategy_params["minority"] == [1]
+    twin = clone(query)  # a scikit-learn estimator like any other: clone keeps the index
+    assert twin.pool_filter.index is index
+
+
+def test_a_strategy_without_minority_gets_none():
+    preset = Preset("plain", "entropy only", {"max_size": 20}, "entropy")
+    index = ExactIndex().add(_pool(n=100, n_rare=5)[0])
+    assert preset.query_strategy(index, minority=[1]).strategy_params is None
+
+
+def test_recommended_preset_in_a_modal_active_learner():
+    modal = pytest.importorskip("modAL.models")
+    from skanchor.integrations.modal import patch_modal
+
+    patch_modal()
+    vectors, labels = _pool()
+    index = ExactIndex().add(vectors)
+    found = {}
+    for name in ("paper", RECOMMENDED):
+        query = get_preset(name).query_strategy(
+            index, minority=[1], classes=[0, 1], random_state=0, max_size=300
+        )
+        initial = np.r_[0:3, 100:147]
+        learner = modal.ActiveLearner(
+            estimator=make_pipeline(
+                FunctionTransformer(vectors.__getitem__),
+                LogisticRegression(**LOGREG_PARAMS),
+            ),
+            query_strategy=query,
+            X_training=initial,
+            y_training=labels[initial],
+        )
+        pool = np.setdiff1d(np.arange(len(vectors)), initial)
+        seen = set(initial.tolist())
+        for _ in range(6):
+            positions, ids = learner.query(pool, n_instances=10)
+            assert len(set(ids.tolist())) == 10 and not seen & set(ids.tolist())
+            seen |= set(ids.tolist())
+            learner.teach(ids, labels[ids])
+            pool = np.delete(pool, positions)
+        assert all(q["subpool_size"] <= 300 for q in query.queries_)
+        found[name] = int(learner.y_training.sum())
+    # 3 rare items labelled at the start, 27 more in the pool: the loop finds some of them
+    assert found[RECOMMENDED] > 3
