@@ -98,6 +98,7 @@ from skanchor.experiments.features import make_embedder
 from skanchor.experiments.metrics import run_summary
 from skanchor.experiments.runner import default_cache_dir
 from skanchor.experiments.store import ResultsDir
+from skanchor.presets import PRESETS, RECOMMENDED
 from skanchor.strategies import STRATEGIES
 
 peers.register()  # small-text's AnchorSubsampling as the method "smalltext-anchor"
@@ -161,6 +162,12 @@ CONFIGS: dict[str, Configuration] = {
     "anchoral": Configuration("anchoral", description="AnchorAL, the paper's configuration"),
     "smalltext-anchor": Configuration(
         peers.SMALLTEXT_METHOD, description="small-text 1.4.1 AnchorSubsampling + entropy"
+    ),
+    # the recommended preset, as `skanchor run --methods discovery` runs it
+    RECOMMENDED: Configuration(
+        RECOMMENDED,
+        PRESETS[RECOMMENDED].strategy,
+        description=f"the recommended preset ({RECOMMENDED}): {PRESETS[RECOMMENDED].description}",
     ),
 }
 #: What every candidate is measured against (the issue's baselines, plain AnchorAL included).
