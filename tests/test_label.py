@@ -398,7 +398,10 @@ def test_minority_reaches_imbalance_aware_strategies(corpus, tmp_path, monkeypat
     monkeypatch.setitem(STRATEGIES, "rarest_first", rarest_first)
     path, truth = corpus
     session = create_session(
-        path, BBC_LABELS, session_dir=tmp_path / "s", **{**SMALL, "strategy": "rarest-first"}
+        path,
+        BBC_LABELS,
+        session_dir=tmp_path / "s",
+        **{**SMALL, "filter": "anchoral", "strategy": "rarest-first"},
     )
     store, features = session.store, session.features
     assert store.config["strategy"] == "rarest_first"  # one normalisation of names
@@ -406,6 +409,17 @@ def test_minority_reaches_imbalance_aware_strategies(corpus, tmp_path, monkeypat
     assert Worker(store, features.index, features.vectors).step() == "model"
     assert seen == [["tech"]]
     store.close()
+
+
+def test_the_default_is_the_recommended_preset():
+    from skanchor.label.config import SessionConfig
+    from skanchor.presets import PRESETS, RECOMMENDED
+
+    config = SessionConfig(labels=["a", "b"], embedder="tfidf")
+    assert (config.filter, config.strategy) == (RECOMMENDED, PRESETS[RECOMMENDED].strategy)
+    assert SessionConfig(labels=["a", "b"], filter="anchoral").strategy == "entropy"
+    with pytest.raises(ValueError, match="brings its own strategy"):
+        SessionConfig(labels=["a", "b"], strategy="badge")
 
 
 def test_cv_f1_needs_two_labels_per_class(session, corpus):

@@ -99,10 +99,14 @@ def add_commands(subparsers: Any) -> None:
     )
     model = label.add_argument_group("model and query (the names 'skanchor list' shows)")
     model.add_argument(
-        "--filter", default=DEFAULTS["filter"], help="pool filter (default: %(default)s)"
+        "--filter",
+        default=DEFAULTS["filter"],
+        help="pool filter or preset (default: %(default)s, the recommended preset)",
     )
     model.add_argument(
-        "--strategy", default=DEFAULTS["strategy"], help="query strategy (default: %(default)s)"
+        "--strategy",
+        help="query strategy of a filter without its own (a preset such as the default "
+        f"brings its strategy; otherwise default: {DEFAULTS['strategy']})",
     )
     model.add_argument(
         "--classifier",

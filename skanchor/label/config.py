@@ -85,8 +85,12 @@ class SessionConfig:
     minority : list of str, optional
         The rare class(es) whose discovery the progress panel follows; default: the rarest
         class of the labelled set (ties to the first in sorted order).
-    filter, strategy, classifier : str
-        Names as ``skanchor run`` takes them (``skanchor list``).
+    filter, classifier : str
+        Names as ``skanchor run`` takes them (``skanchor list``); the filter may be a preset
+        of :mod:`skanchor.presets` (the default is the recommended one).
+    strategy : str, optional
+        The query strategy of a filter without its own (default ``entropy``); a preset
+        brings its strategy, and naming another one for it is an error.
     filter_params, strategy_params, classifier_params, embedder_params : dict
         Extra parameters of each part.
     embedder : str
@@ -113,7 +117,7 @@ class SessionConfig:
     labels: list
     minority: list | None = None
     filter: str = DEFAULTS["filter"]
-    strategy: str = DEFAULTS["strategy"]
+    strategy: str | None = None
     classifier: str | None = None
     filter_params: dict = field(default_factory=dict)
     strategy_params: dict = field(default_factory=dict)
@@ -135,7 +139,7 @@ class SessionConfig:
         "labels": [list],
         "minority": [list, None],
         "filter": [str],
-        "strategy": [str],
+        "strategy": [str, None],
         "classifier": [str, None],
         "filter_params": [dict],
         "strategy_params": [dict],
@@ -197,9 +201,18 @@ class SessionConfig:
 
         method = get_method(self.filter)
         self.filter = method.name
-        if method.strategy is not None:
+        if self.strategy is not None:
+            self.strategy = check_strategy(self.strategy)
+        if method.strategy is None:
+            self.strategy = self.strategy or DEFAULTS["strategy"]
+        elif self.strategy in (None, method.strategy):
             self.strategy = method.strategy
-        self.strategy = check_strategy(self.strategy)
+        else:
+            raise ValueError(
+                f"strategy: the filter {self.filter!r} brings its own strategy "
+                f"{method.strategy!r}, not {self.strategy!r}; for another strategy use a plain "
+                "filter (e.g. --filter anchoral --strategy NAME)"
+            )
         if self.classifier is None:
             self.classifier = default_classifier()
         self.classifier = get_classifier(self.classifier).name
