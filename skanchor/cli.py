@@ -30,10 +30,11 @@ DEMO: dict[str, Any] = {
 }
 
 _DESCRIPTION = """\
-Active learning on imbalanced pools with AnchorAL: reproduce the paper's comparison
-(AnchorAL vs RandSub, SEALS, No-Op and Random sampling) on packaged data ('demo', offline,
-a few minutes on 2 CPU cores) or on your own ('run'), and rebuild tables and plots from saved
-runs ('report'). 'skanchor COMMAND --help' explains every option.
+Active learning on imbalanced pools with AnchorAL: compare the recommended configuration and
+the paper's (AnchorAL vs RandSub, SEALS, No-Op and Random sampling) on packaged data ('demo',
+offline, a few minutes on 2 CPU cores) or on your own ('run'), rebuild tables and plots from
+saved runs ('report'), and label your own data in the browser ('label', 'export').
+'skanchor COMMAND --help' explains every option.
 """
 
 _EPILOG = """\
@@ -188,6 +189,7 @@ def _add_output_options(parser: argparse.ArgumentParser, out_help: str, required
 def _add_demo(sub: Any) -> None:
     from skanchor.experiments.components import PAPER_SETTINGS
     from skanchor.experiments.config import ExperimentConfig
+    from skanchor.presets import PRESETS, RECOMMENDED
 
     config = ExperimentConfig.from_dict(DEMO)
     demo = sub.add_parser(
@@ -199,7 +201,9 @@ def _add_demo(sub: Any) -> None:
         "'tech' downsampled to 2% of the pool (1,396 items, 28 tech), the first "
         f"{config.embedder_params['max_seq_length']} tokens of each article embedded once with "
         "the packaged all-MiniLM-L6-v2 (cached in ~/.cache/skanchor/embeddings), an HNSW "
-        "index, the default classifier (logreg) retrained each round, entropy sampling on "
+        "index, the default classifier (logreg) retrained each round; the recommended "
+        f"preset ({RECOMMENDED}: {PRESETS[RECOMMENDED].strategy} on AnchorAL's subpool), and "
+        "entropy sampling on "
         f"AnchorAL / RandSub (M={config.method_params['randsub']['max_size']:,}: the paper's "
         f"{PAPER_SETTINGS['randsub']['max_size']:,} exceeds this pool) / SEALS / No-Op, and "
         f"Random sampling; {config.n_initial} initial labels ({config.n_initial_per_minority} "
