@@ -253,8 +253,8 @@ def minority_mix_sampling(
     ``round(exploit * n_instances)`` items (halves round up) are the most likely minority
     items (as :func:`minority_sampling`); the others are the items of highest predictive
     entropy among the rest (as ``entropy_sampling``). ``exploit=1`` is
-    :func:`minority_sampling`, ``exploit=0`` entropy sampling. The default 0.5 was chosen on
-    the tuning tasks of ``benchmarks/discovery.py`` only (see ``benchmarks/RESULTS.md``).
+    :func:`minority_sampling`, ``exploit=0`` entropy sampling. The default 0.5 is what the
+    recommended preset (``discovery``) uses; it was not tuned (``benchmarks/RESULTS.md``).
 
     Parameters
     ----------
