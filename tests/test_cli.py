@@ -103,7 +103,10 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--methods", "anchorall"], "unknown method 'anchorall'; valid names: discovery, anchoral"),
+        (
+            ["--methods", "anchorall"],
+            "unknown method 'anchorall'; valid names: discovery, anchoral",
+        ),
         (["--strategies", "bald"], "unknown strategy 'bald'; valid names: entropy, margin"),
         (["--classifiers", "svm"], "unknown classifier 'svm'; valid names: logreg, transformer"),
         (["--dataset", "mnist"], "unknown dataset 'mnist'; valid names: bbc-news"),
