@@ -7,8 +7,9 @@ half of ``benchmarks/discovery.py`` (see ``benchmarks/RESULTS.md``). ``"paper"``
 plain configuration of the paper (k-means++ anchors, A = 10, K = 50, M = 1,000, entropy),
 the reference that every other configuration is measured against.
 
-The same names are methods of ``skanchor run`` (``--methods discovery paper noop``), so a
-preset can be compared with the baselines on your own data.
+The presets other than ``paper`` are methods of ``skanchor run`` (``--methods discovery
+anchoral noop``; ``paper`` is the method ``anchoral`` with entropy), so a preset can be
+compared with the baselines on your own data.
 
 >>> from skanchor.presets import get_preset, RECOMMENDED
 >>> get_preset("paper").strategy
@@ -49,7 +50,8 @@ class Preset:
     Parameters
     ----------
     name : str
-        The preset's name (also a method name of ``skanchor run``).
+        The preset's name (a method name of ``skanchor run``, except ``paper``: that is the
+        method ``anchoral`` with entropy).
     description : str
         One line for listings.
     anchoring : mapping
