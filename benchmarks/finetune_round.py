@@ -36,8 +36,8 @@ average is recorded before and after each measurement, the CPU time of the proce
 wall time (``*_cpu_s``; with ``--threads 1`` it is the wall time on one idle core, an upper
 bound for two idle cores), and ratios between candidates of one run are what to read.
 
-    python benchmarks/finetune_round.py --quick                 # smoke run (tiny sizes)
-    python benchmarks/finetune_round.py --tasks sms-spam reuters-gold --seeds 0 1 2
+    python -m benchmarks.finetune_round --quick                 # smoke run (tiny sizes)
+    python -m benchmarks.finetune_round --tasks sms-spam reuters-gold --seeds 0 1 2
 
 Writes JSON (``--out``, default ``benchmarks/results/finetune_round.json``, git-ignored) and
 prints markdown tables.

@@ -15,9 +15,9 @@ is small and committed, so the study can span sessions. Embeddings come from the
 cache (``~/.cache/skanchor/embeddings``), the classifier's frozen states from
 ``~/.cache/skanchor/states``.
 
-    python benchmarks/finetune_study.py run              # start or resume (hours on 2 cores)
-    python benchmarks/finetune_study.py summary          # the table so far
-    python benchmarks/finetune_study.py run --dry-run    # print the skanchor command only
+    python -m benchmarks.finetune_study run              # start or resume (hours on 2 cores)
+    python -m benchmarks.finetune_study summary          # the table so far
+    python -m benchmarks.finetune_study run --dry-run    # print the skanchor command only
 
 The classifier's settings are passed explicitly (``--set transformer-top.*``), so they are part
 of each run's recorded identity: a resumed run with other settings is refused, never mixed.
@@ -60,14 +60,11 @@ CLASSIFIER = {
 
 def command(task: str, out: Path, resume: bool) -> list[str]:
     """The ``skanchor run`` command line of the study."""
-    import importlib.util
+    from benchmarks.discovery import TASKS, TUNING
 
-    spec = importlib.util.spec_from_file_location("discovery", HERE / "discovery.py")
-    discovery = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(discovery)
-    if task not in discovery.TUNING:
-        raise SystemExit(f"{task!r} is not a TUNING task: {', '.join(discovery.TUNING)}")
-    options = discovery.TASKS[task]
+    if task not in TUNING:
+        raise SystemExit(f"{task!r} is not a TUNING task: {', '.join(TUNING)}")
+    options = TASKS[task]
     rate = options["rate"]
     cache = Path.home() / ".cache" / "skanchor"
     cmd = [sys.executable, "-m", "skanchor.cli", "run", "--dataset", options["dataset"]]

@@ -16,8 +16,8 @@ confirmed must be there (``lost``), and no item may carry two labels (``duplicat
 waits are reported overall and split by what the worker was doing at the time (idle,
 training, querying, evaluating), sampled from ``/api/progress`` once a second.
 
-    python benchmarks/label_load.py                       # 20 annotators, 60 s, MiniLM
-    python benchmarks/label_load.py --annotators 4 --duration 5 --embedder tfidf --json r.json
+    python -m benchmarks.label_load                       # 20 annotators, 60 s, MiniLM
+    python -m benchmarks.label_load --annotators 4 --duration 5 --embedder tfidf --json r.json
 """
 
 from __future__ import annotations
