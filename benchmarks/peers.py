@@ -140,7 +140,7 @@ class SmallTextAnchorSubpool(PoolFilter):
     def _select(self, labelled_ids, labels, *, model, X_labelled, pool_ids, timings):
         from sklearn.preprocessing import normalize
 
-        index = self._check_index()
+        index = self.index
         if not hasattr(index, "index_"):
             raise TypeError(
                 f"method {SMALLTEXT_METHOD!r} searches an hnswlib graph: use index='hnsw', got "
