@@ -193,7 +193,11 @@ def test_config_names_and_values_are_validated():
         ExperimentConfig(method_params={"anchoral": {"k": 3}})
     config = ExperimentConfig(methods=["AnchorAL", "No-Op"], strategies=["least-confidence"])
     assert config.methods == ["anchoral", "noop"] and config.strategies == ["least_confidence"]
-    assert get_method("SEALS").name == "seals" and set(CLASSIFIERS) == {"logreg", "transformer"}
+    assert get_method("SEALS").name == "seals" and set(CLASSIFIERS) == {
+        "logreg",
+        "transformer",
+        "transformer-top",
+    }
 
 
 def test_config_runs_and_seed_grid():

@@ -10,13 +10,14 @@ of a configuration file it belongs to, and how the command line offers it (flag,
 ``skanchor run --help`` is generated from these declarations (:func:`cli_options`).
 
 Defaults follow the paper's protocol (§4, :class:`Protocol`): 100 initial labels with 5 per
-minority class, 25 per round, a budget of 5,000 labels, AnchorAL vs RandSub vs SEALS vs No-Op
-vs Random, entropy sampling. The classifier defaults to logistic regression on frozen
-embeddings (the CPU-friendly choice; ``classifiers = ["transformer"]`` is the paper's).
+minority class, 25 per round, a budget of 5,000 labels, the recommended preset
+(``discovery``) and AnchorAL vs RandSub vs SEALS vs No-Op vs Random, entropy sampling. The
+classifier defaults to class-weighted logistic regression on frozen embeddings (the
+CPU-friendly choice; ``classifiers = ["transformer"]`` is the paper's).
 
 >>> config = ExperimentConfig.from_dict({"dataset": "sms-spam", "budget": 300, "seeds": [0, 1]})
->>> [run.run_id for run in config.runs()][:2]
-['anchoral-entropy-logreg-seed0', 'anchoral-entropy-logreg-seed1']
+>>> [run.run_id for run in config.runs()][1:3]
+['discovery-minority_mix-logreg-seed1', 'anchoral-entropy-logreg-seed0']
 >>> config.n_rounds
 8
 """
