@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from skanchor.cli import DEMO, _config_from_args, build_parser, main
-from skanchor.experiments.components import METHODS
+from skanchor.experiments.components import DEFAULT_METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -237,7 +237,7 @@ n_anchors = 5
         ["run", "-c", str(yaml), "--out", "x", "--seed-grid", "initial=0,1", "model=0,1"]
     )
     assert config.minority == ["coffee", "gold"] and config.rate == "natural"
-    assert len(config.runs()) == len(METHODS) * 4
+    assert len(config.runs()) == len(DEFAULT_METHODS) * 4
     bad = tmp_path / "bad.toml"
     bad.write_text("budjet = 3\n")
     with pytest.raises(ValueError, match="unknown configuration key 'budjet'"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from skanchor.experiments import ExperimentConfig, load_rounds, run_experiment, write_report
-from skanchor.experiments.components import METHODS
+from skanchor.experiments.components import DEFAULT_METHODS
 from skanchor.experiments.loop import RECORD_FIELDS
 from skanchor.experiments.store import ResultsDir
 
@@ -46,9 +46,11 @@ def test_the_whole_comparison_end_to_end(tmp_path):
     config = ExperimentConfig.from_dict(SMALL)
     result = run_experiment(config, tmp_path / "out", progress=False)
     report = write_report(result.path)
-    assert set(result.statuses.values()) == {"complete"} and len(result.statuses) == len(METHODS)
+    assert set(result.statuses.values()) == {"complete"} and len(result.statuses) == len(
+        DEFAULT_METHODS
+    )
     rounds = load_rounds(result.path)
-    assert set(rounds["method"]) == set(METHODS)
+    assert set(rounds["method"]) == set(DEFAULT_METHODS)
     assert (rounds.groupby("run_id")["n_labelled"].max() == 200).all()
     summary = report["summary"].set_index("method")
     assert (summary["budget"] == 200).all() and (summary["runs"] == 1).all()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from skanchor.experiments.components import CLASSIFIERS, METHODS, get_method
+from skanchor.experiments.components import CLASSIFIERS, DEFAULT_METHODS, get_method
 from skanchor.experiments.config import ExperimentConfig, RunSpec, parse_duration
 from skanchor.experiments.features import featurise
 from skanchor.experiments.loop import RECORD_FIELDS, Protocol, initial_set, simulate
@@ -57,7 +57,7 @@ def test_initial_set_follows_the_paper(toy):
     assert (ids == again).all()
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", DEFAULT_METHODS)
 def test_a_run_follows_the_protocol(toy, method):
     task, features = toy
     run = RunSpec(method, "entropy" if method != "random" else "random", "logreg", Seeds(1))

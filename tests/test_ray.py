@@ -4,6 +4,7 @@ an index in batches."""
 
 from __future__ import annotations
 
+import builtins
 import itertools
 
 import numpy as np
@@ -66,6 +67,9 @@ def test_embed_parquet_matches_single_process_and_resumes(local_ray, corpus, tmp
     # 2 actors of half a CPU each on a 2-CPU Ray: one CPU stays free for the parquet reads
     params = {"text_column": "doc", "num_workers": 2, "cpus_per_worker": 0.5, "batch_size": 8}
     shards = embed_parquet(src, out, OFFLINE_MODEL, id_column=None, **params)
+    # Ray Data's progress bars leave builtins.print alone (else a later pickle of a skorch
+    # estimator, which refers to print, fails)
+    assert builtins.print.__module__ == "builtins"
     assert [p.name for p in shards] == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
     ids = np.concatenate([i for i, _ in read_embeddings(out)])
     vectors = np.concatenate([v for _, v in read_embeddings(out)])

@@ -57,6 +57,7 @@ from skanchor.subpool import AnchorSubpool, FullPool, PoolFilter, RandomSubpool,
 
 __all__ = [
     "CLASSIFIERS",
+    "DEFAULT_METHODS",
     "METHODS",
     "ClassifierSpec",
     "Lookup",
@@ -152,6 +153,10 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("random", "Random", FullPool, strategy="random"),
     )
 }
+
+#: The methods a comparison runs unless told otherwise: the library's own, in this order
+#: (methods that others register later, such as the benchmarks' peers, are not added).
+DEFAULT_METHODS: tuple[str, ...] = tuple(METHODS)
 
 _METHOD_ALIASES = {"anchor": "anchoral", "full": "noop", "rand_sub": "randsub"}
 _CLASSIFIER_ALIASES = {"lr": "logreg", "logistic": "logreg"}

@@ -43,6 +43,7 @@ from sklearn.utils._param_validation import (
 
 from skanchor.experiments.components import (
     CLASSIFIERS,
+    DEFAULT_METHODS,
     METHODS,
     check_strategy,
     get_classifier,
@@ -553,7 +554,7 @@ class ExperimentConfig:
     )
     # what is compared
     methods: list[str] = field(
-        default_factory=lambda: list(METHODS),
+        default_factory=lambda: list(DEFAULT_METHODS),
         metadata=option(
             section="compare",
             constraints=_NAMES,

@@ -43,6 +43,9 @@ _SHARDS = [str, os.PathLike, list, tuple]
 
 
 def _import_ray() -> Any:
+    # Ray Data's progress bars replace builtins.print for the rest of the process unless told
+    # not to; an estimator pickled afterwards (skorch keeps a reference to print) would fail.
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     try:
         import ray
         import ray.data
