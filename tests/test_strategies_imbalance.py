@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skanchor import AnchoredQueryStrategy, AnchorSubpool, ExactIndex, HNSWIndex
 from skanchor.strategies import (
     STRATEGIES,
+    UnseenMinorityWarning,
     direct_sampling,
     entropy_sampling,
     galaxy_sampling,
@@ -24,6 +25,7 @@ from skanchor.strategies import (
 )
 from skanchor.strategies.chains import class_margins, direct_threshold
 from skanchor.strategies.graph import propagate_labels
+from skanchor.strategies.imbalance import _minority_columns
 from tests.conftest import clustered
 
 IMBALANCE = {
@@ -276,6 +278,27 @@ def test_minority_sampling_picks_the_most_likely_minority_first():
     # minority=None: the rarest labelled class ("y": one label), ties to the first sorted
     assert minority_sampling(clf, ids, 1, labels=["maj", "maj", "x", "x", "y"])[0].tolist() == [3]
     assert minority_sampling(clf, ids, 1, labels=["y", "x", "maj", "maj"])[0].tolist() == [1]
+
+
+def test_a_minority_class_without_labels_yet_is_explored():
+    """Early in a session the rare class has no label, so the model does not know it: the
+    minority-aware strategies select by entropy (and say so) instead of failing."""
+    clf = Table(PROBA, ["maj", "x", "y"])
+    ids = np.arange(6)
+    by_entropy = entropy_sampling(clf, ids, 3)[0].tolist()
+    for strategy in (minority_sampling, minority_mix_sampling):
+        with pytest.warns(UnseenMinorityWarning, match=r"knows no minority class \['z'\]"):
+            assert strategy(clf, ids, 3, minority="z")[0].tolist() == by_entropy
+    # a known one of two named classes still counts; the unknown one is left out
+    with pytest.warns(UnseenMinorityWarning, match=r"\['z'\]"):
+        mixed = minority_sampling(clf, ids, 2, minority=["z", "y"])[0].tolist()
+    assert mixed == minority_sampling(clf, ids, 2, minority="y")[0].tolist()
+    # DIRECT serves the rarest labelled class first instead
+    with pytest.warns(UnseenMinorityWarning):
+        direct = direct_sampling(
+            clf, ids, 2, minority="z", labelled_ids=[0, 1], labels=["maj", "x"]
+        )
+    assert len(set(direct[0].tolist())) == 2
 
 
 def test_minority_mix_splits_the_batch():
@@ -575,7 +598,7 @@ def test_bad_parameters_and_minority():
         with pytest.raises(InvalidParameterError, match=rf"'{name}' parameter"):
             strategy(clf, ids, **{"n_instances": 1, **param}, labels=["x"], labelled_ids=[0])
     with pytest.raises(ValueError, match=r"minority='z' is not a class.*'maj', 'x', 'y'"):
-        minority_sampling(clf, ids, 1, minority="z")
+        _minority_columns("z", np.array(["maj", "x", "y"]), "test")
     with pytest.raises(ValueError, match="larger than the pool"):
         minority_sampling(clf, ids, 7, minority="x")
     with pytest.raises(ValueError, match=r"no labelled item of minority='y'"):

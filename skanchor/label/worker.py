@@ -24,6 +24,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -175,6 +176,8 @@ class Worker:
         generation: int,
     ) -> tuple[np.ndarray, dict]:
         from skanchor.query import AnchoredQueryStrategy
+        from skanchor.strategies import UnseenMinorityWarning
+        from skanchor.subpool import StarvedClassWarning
 
         if self.filter is None:  # one filter for the session: stateful filters keep state
             self.filter = self.method.make(
@@ -189,13 +192,16 @@ class Worker:
             strategy_params=self._strategy_params(),
             random_state=_seed(self.config.seed, generation, 4),
         )
-        positions, _ = query(
-            self.model,
-            pool,
-            n_instances=n,
-            labelled_ids=labelled,
-            labels=np.asarray(labels, dtype=object),
-        )
+        with warnings.catch_warnings():  # expected while classes have no label yet
+            warnings.simplefilter("ignore", StarvedClassWarning)
+            warnings.simplefilter("ignore", UnseenMinorityWarning)
+            positions, _ = query(
+                self.model,
+                pool,
+                n_instances=n,
+                labelled_ids=labelled,
+                labels=np.asarray(labels, dtype=object),
+            )
         record = query.queries_[-1]
         info = {
             "subpool_size": int(record["subpool_size"]),

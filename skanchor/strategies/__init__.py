@@ -59,7 +59,11 @@ from skanchor.strategies._common import (
 from skanchor.strategies.chains import direct_sampling, galaxy_sampling
 from skanchor.strategies.diversity import badge_sampling, ftbertkm_sampling, gradient_embedding
 from skanchor.strategies.graph import label_propagation_sampling
-from skanchor.strategies.imbalance import minority_mix_sampling, minority_sampling
+from skanchor.strategies.imbalance import (
+    UnseenMinorityWarning,
+    minority_mix_sampling,
+    minority_sampling,
+)
 from skanchor.strategies.uncertainty import (
     entropy_sampling,
     least_confidence_sampling,
@@ -72,6 +76,7 @@ __all__ = [
     "QueryStrategy",
     "SupportsJointRepresentation",
     "SupportsRepresentation",
+    "UnseenMinorityWarning",
     "badge_sampling",
     "direct_sampling",
     "entropy_sampling",

@@ -379,7 +379,8 @@ def direct_sampling(
     vsr_share : float in [0, 1], default=0.5
         Share of each class's batch drawn from the disagreement region (DIRECT spends half).
     minority : label or list of labels, default=None
-        The minority class(es), served first; ``None`` is the rarest class of the labelled set.
+        The minority class(es), served first; ``None`` is the rarest class of the labelled set
+        (also what leads while no named minority class has a label yet).
     labelled_ids, labels, X_labelled : optional
         Query-strategy context: the labelled items (``X_labelled``, or ``labelled_ids`` for a
         classifier that takes ids) and their labels; a modAL learner's ``X_training`` /
@@ -407,7 +408,9 @@ def direct_sampling(
         margin = _margin(proba[:n])
         positions = _top_k(margin, n_instances, largest=False)
         return _result(positions, margin[positions])
-    minority_cols = _minority_columns(minority, classes, strategy, labels=y)
+    minority_cols = _minority_columns(minority, classes, strategy, labels=y, allow_unseen=True)
+    if minority_cols.size == 0:  # no named minority class labelled yet: the rarest one leads
+        minority_cols = _minority_columns(None, classes, strategy, labels=y)
     if n_classes == 2:
         chains = [int(minority_cols[0])]
     else:

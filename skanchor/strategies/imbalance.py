@@ -19,6 +19,7 @@ class in sorted order); a label or a list of labels names the class(es) explicit
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 from typing import Any
 
@@ -36,7 +37,14 @@ from skanchor.strategies._common import (
     predictive_entropy,
 )
 
-__all__ = ["minority_mix_sampling", "minority_sampling"]
+__all__ = ["UnseenMinorityWarning", "minority_mix_sampling", "minority_sampling"]
+
+
+class UnseenMinorityWarning(UserWarning):
+    """A minority class named to a strategy has no labelled item yet, so the classifier does
+    not know it: :func:`minority_sampling` and :func:`minority_mix_sampling` select those
+    items by predictive entropy (exploration) until one is labelled."""
+
 
 #: The constraint on ``n_instances`` that every imbalance-aware strategy declares.
 _N_INSTANCES = STRATEGY_CONSTRAINTS["n_instances"]
@@ -138,11 +146,14 @@ def _minority_columns(
     *,
     labelled_ids: Any = None,
     X_labelled: Any = None,
+    allow_unseen: bool = False,
 ) -> np.ndarray:
     """Columns of ``classes`` that hold the minority class(es) (sorted, unique).
 
     ``minority=None`` takes the rarest labelled class, reading the labels from the context or
-    the learner. A named class the model does not know is an error listing the known ones.
+    the learner. A named class the model does not know is an error listing the known ones;
+    with ``allow_unseen`` it is left out (with :class:`UnseenMinorityWarning`), so the
+    result may be empty: no minority item has been labelled yet.
     """
     if minority is None:
         _, labels = _labelled_set(
@@ -153,12 +164,21 @@ def _minority_columns(
         wanted = _as_label_list(minority)
     lookup = {c: i for i, c in enumerate(classes.tolist())}
     missing = [w for w in wanted if w not in lookup]
-    if missing:
-        known = ", ".join(repr(c) for c in classes.tolist())
+    known = ", ".join(repr(c) for c in classes.tolist())
+    if missing and not allow_unseen:
         raise ValueError(
             f"minority={missing[0]!r} is not a class of the classifier (classes: {known})"
         )
-    return np.unique(np.fromiter((lookup[w] for w in wanted), np.int64, len(wanted)))
+    if missing:
+        warnings.warn(
+            f"{strategy}: the classifier knows no minority class {missing} yet (classes: "
+            f"{known}): {'those items are' if len(missing) < len(wanted) else 'every item is'}"
+            " selected by predictive entropy until one is labelled",
+            UnseenMinorityWarning,
+            stacklevel=4,
+        )
+    present = [lookup[w] for w in wanted if w in lookup]
+    return np.unique(np.asarray(present, dtype=np.int64))
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,7 +226,9 @@ def minority_sampling(
     n_instances : int, default=1
         Number of items to select.
     minority : label or list of labels, default=None
-        The minority class(es); ``None`` is the rarest class of the labelled set.
+        The minority class(es); ``None`` is the rarest class of the labelled set. A class
+        the classifier does not know yet (no labelled item) is left out, with
+        :class:`UnseenMinorityWarning`; with none known, entropy selects.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (only ``labels`` is read, when ``minority=None``); a modAL
         learner's ``y_training`` is the fallback.
@@ -224,9 +246,22 @@ def minority_sampling(
     """
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, "minority_sampling")
+    strategy = "minority_sampling"
+    proba = _predict_proba(classifier, X, n, strategy)
     p_min = _minority_proba(
-        classifier, X, n, minority, labelled_ids, labels, X_labelled, "minority_sampling"
+        classifier,
+        X,
+        n,
+        minority,
+        labelled_ids,
+        labels,
+        X_labelled,
+        strategy,
+        proba=proba,
+        allow_unseen=True,
     )
+    if p_min is None:  # no minority class known yet: explore
+        p_min = predictive_entropy(proba)
     positions = _top_k(p_min, n_instances, largest=True)
     return _result(positions, p_min[positions])
 
@@ -267,7 +302,9 @@ def minority_mix_sampling(
     exploit : float in [0, 1], default=0.5
         Share of the batch selected by minority probability.
     minority : label or list of labels, default=None
-        The minority class(es); ``None`` is the rarest class of the labelled set.
+        The minority class(es); ``None`` is the rarest class of the labelled set. A class
+        the classifier does not know yet (no labelled item) is left out, with
+        :class:`UnseenMinorityWarning`; with none known, entropy selects.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (only ``labels`` is read, when ``minority=None``); a modAL
         learner's ``y_training`` is the fallback.
@@ -289,8 +326,19 @@ def minority_mix_sampling(
     strategy = "minority_mix_sampling"
     proba = _predict_proba(classifier, X, n, strategy)
     p_min = _minority_proba(
-        classifier, X, n, minority, labelled_ids, labels, X_labelled, strategy, proba=proba
+        classifier,
+        X,
+        n,
+        minority,
+        labelled_ids,
+        labels,
+        X_labelled,
+        strategy,
+        proba=proba,
+        allow_unseen=True,
     )
+    if p_min is None:  # no minority class known yet: the whole batch explores
+        exploit, p_min = 0.0, np.zeros(n)
     n_exploit = min(n_instances, int(np.floor(exploit * n_instances + 0.5)))
     exploited = _top_k(p_min, n_exploit, largest=True) if n_exploit else np.empty(0, np.int64)
     rest = np.ones(n, dtype=bool)
@@ -314,9 +362,10 @@ def _minority_proba(
     strategy: str,
     *,
     proba: np.ndarray | None = None,
-) -> np.ndarray:
+    allow_unseen: bool = False,
+) -> np.ndarray | None:
     """P(minority) of each item of ``X``: the classifier's probabilities of the minority
-    classes, summed."""
+    classes, summed; with ``allow_unseen``, None when the classifier knows none of them."""
     if proba is None:
         proba = _predict_proba(classifier, X, n, strategy)
     classes = _classes(classifier, proba.shape[1])
@@ -328,5 +377,8 @@ def _minority_proba(
         labels,
         labelled_ids=labelled_ids,
         X_labelled=X_labelled,
+        allow_unseen=allow_unseen,
     )
+    if columns.size == 0:
+        return None
     return proba[:, columns].sum(axis=1)
