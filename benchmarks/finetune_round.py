@@ -132,14 +132,8 @@ def _overrides(pairs: list[str]) -> dict:
 
 def load_task(name: str):
     """A TUNING task of ``benchmarks/discovery.py``, built by the library's loaders."""
-    import importlib.util
-
+    from benchmarks.discovery import TASKS, TUNING
     from skanchor.experiments.loaders import build_task
-
-    spec = importlib.util.spec_from_file_location("discovery", HERE / "discovery.py")
-    discovery = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(discovery)
-    TASKS, TUNING = discovery.TASKS, discovery.TUNING
 
     if name not in TUNING:
         raise SystemExit(f"{name!r} is not a TUNING task of discovery.py: {', '.join(TUNING)}")
