@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,8 +9,7 @@ import numpy as np
 
 __all__ = [
     "check_ids",
-    "check_n_instances",
-    "check_positive_int",
+    "check_texts",
     "check_vectors",
 ]
 
@@ -45,25 +43,6 @@ def _float_ids(arr: np.ndarray, name: str) -> np.ndarray:
             f"{name} must hold integer ids, got {arr[bad]} at position {bad} (dtype {arr.dtype})"
         )
     return arr.astype(np.int64)
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as an ``int`` if it is an integer > 0, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {_describe(value)}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
-
-
-def check_n_instances(n_instances: Any, n_pool: int) -> int:
-    """Validate the number of items to query against the size of the pool."""
-    n_instances = check_positive_int(n_instances, "n_instances")
-    if n_pool == 0:
-        raise ValueError("X_pool is empty: there is nothing to query")
-    if n_instances > n_pool:
-        raise ValueError(f"n_instances={n_instances} is larger than the pool ({n_pool} items)")
-    return n_instances
 
 
 def check_vectors(
