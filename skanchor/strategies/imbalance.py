@@ -244,26 +244,17 @@ def minority_sampling(
     scores : ndarray of float64, shape (n_instances,)
         The minority probability of each selected item.
     """
-    n = _n_items(X)
-    n_instances = _check_n_instances(n_instances, n, "minority_sampling")
-    strategy = "minority_sampling"
-    proba = _predict_proba(classifier, X, n, strategy)
-    p_min = _minority_proba(
+    return _exploit_then_explore(
         classifier,
         X,
-        n,
+        n_instances,
+        1.0,
         minority,
         labelled_ids,
         labels,
         X_labelled,
-        strategy,
-        proba=proba,
-        allow_unseen=True,
+        "minority_sampling",
     )
-    if p_min is None:  # no minority class known yet: explore
-        p_min = predictive_entropy(proba)
-    positions = _top_k(p_min, n_instances, largest=True)
-    return _result(positions, p_min[positions])
 
 
 @validate_params(
@@ -321,9 +312,34 @@ def minority_mix_sampling(
     scores : ndarray of float64, shape (n_instances,)
         P(minority) for the exploited items, the entropy (nats) for the explored ones.
     """
+    return _exploit_then_explore(
+        classifier,
+        X,
+        n_instances,
+        exploit,
+        minority,
+        labelled_ids,
+        labels,
+        X_labelled,
+        "minority_mix_sampling",
+    )
+
+
+def _exploit_then_explore(
+    classifier: Any,
+    X: Any,
+    n_instances: Any,
+    exploit: float,
+    minority: Any,
+    labelled_ids: Any,
+    labels: Any,
+    X_labelled: Any,
+    strategy: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``round(exploit * n_instances)`` items by P(minority), the rest by entropy (all of them
+    by entropy while the classifier knows no minority class)."""
     n = _n_items(X)
-    n_instances = _check_n_instances(n_instances, n, "minority_mix_sampling")
-    strategy = "minority_mix_sampling"
+    n_instances = _check_n_instances(n_instances, n, strategy)
     proba = _predict_proba(classifier, X, n, strategy)
     p_min = _minority_proba(
         classifier,
