@@ -361,9 +361,9 @@ def _exploit_then_explore(
     rest[exploited] = False
     candidates = np.flatnonzero(rest)
     entropy = predictive_entropy(proba[candidates])
-    explored = candidates[_top_k(entropy, n_instances - n_exploit, largest=True)]
-    positions = np.concatenate([exploited, explored])
-    scores = np.concatenate([p_min[exploited], predictive_entropy(proba[explored])])
+    best = _top_k(entropy, n_instances - n_exploit, largest=True)
+    positions = np.concatenate([exploited, candidates[best]])
+    scores = np.concatenate([p_min[exploited], entropy[best]])
     return _result(positions, scores)
 
 
