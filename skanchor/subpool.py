@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.linear_model import RidgeClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples
@@ -95,6 +96,10 @@ _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 # Stream number of the exploration draw, derived from each round's anchor seed, so that the
 # anchors of a round do not depend on whether (or how much) it explores.
 _EXPLORATION_STREAM = 1
+
+# The linear probe of ``AnchorSubpool(probe=...)``: ridge regression on +-1 targets with
+# balanced class weights, solved in closed form (O(L d^2 + d^3) per round, d the embedding size).
+_PROBE_PARAMS: Mapping[str, Any] = MappingProxyType({"alpha": 1.0, "class_weight": "balanced"})
 
 
 class StarvedClassWarning(UserWarning):
@@ -156,6 +161,18 @@ def _mean_by_id(ids: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarr
         inverse, minlength=cand.size
     )
     return cand, scores
+
+
+def _probe_directions(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One row per labelled class but the most frequent: the direction along which a linear
+    probe fitted on the labelled ``vectors`` scores that class (rows of a balanced
+    :class:`~sklearn.linear_model.RidgeClassifier`'s ``coef_``). Needs two labelled classes."""
+    probe = RidgeClassifier(**_PROBE_PARAMS).fit(vectors, labels)
+    counts = np.array([np.count_nonzero(labels == c) for c in probe.classes_])
+    coef = np.atleast_2d(probe.coef_)
+    if counts.size == 2:  # one row, for classes_[1]; classes_[0] scores along its negation
+        coef = np.vstack([-coef[0], coef[0]])
+    return coef[np.arange(counts.size) != int(np.argmax(counts))].astype(np.float32)
 
 
 def _draw_outside(
@@ -256,6 +273,8 @@ class PoolFilter(BaseEstimator, abc.ABC):
         result.info.setdefault("exploration_share", 0.0)
         result.info.setdefault("explored_ids", np.empty(0, dtype=np.int64))
         result.info["n_explored"] = int(result.info["explored_ids"].size)
+        result.info.setdefault("probed_ids", np.empty(0, dtype=np.int64))
+        result.info["n_probed"] = int(result.info["probed_ids"].size)
         result.info.setdefault("starved_classes", [])
         result.info["filter"] = self.name
         result.info["timings"] = timings
@@ -437,6 +456,7 @@ class AnchorSubpool(PoolFilter):
         "random_state": ["random_state"],
         "classes": ["array-like", None],
         "exploration": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "probe": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -449,6 +469,7 @@ class AnchorSubpool(PoolFilter):
         random_state: Any = None,
         classes: Any = None,
         exploration: float | str = "auto",
+        probe: float = 0.0,
     ):
         self.index = index
         self.n_anchors = n_anchors
@@ -458,6 +479,7 @@ class AnchorSubpool(PoolFilter):
         self.random_state = random_state
         self.classes = classes
         self.exploration = exploration
+        self.probe = probe
 
     # -- classes ------------------------------------------------------------------------
     def _task_classes(self, labels: np.ndarray) -> tuple[list, list]:
@@ -548,6 +570,8 @@ class AnchorSubpool(PoolFilter):
             [np.full(p.size, c, dtype=object) for c, p in by_class.items()]
         )
         anchors = labelled_ids[positions]
+        probing = self.probe > 0 and np.unique(labels).size >= 2
+        directions = _probe_directions(vectors, labels) if probing else None
         timings["anchor_selection"] = time.perf_counter() - t0
 
         # kNN of each anchor among unlabelled items (line 7): one search, with the largest K
@@ -564,7 +588,14 @@ class AnchorSubpool(PoolFilter):
             }
         else:
             found = {None: (nn_ids, nn_sims)}
+        n_probe = int(self.probe * slots) if probing else 0
+        if n_probe:  # enough per direction to skip what the anchored part keeps
+            per_direction = -(-n_probe // len(directions))
+            probe_ids, _ = index.search(directions, per_direction + min(slots, nn_ids.size))
         timings["search"] = time.perf_counter() - t0
+
+        def anchored_quota(m: int) -> int:  # the slots of M left to the anchored candidates
+            return m - int(share * m) - (int(self.probe * m) if probing else 0)
 
         # Mean similarity per distinct candidate, top-M (lines 8-9).
         t0 = time.perf_counter()
@@ -579,7 +610,7 @@ class AnchorSubpool(PoolFilter):
                     cand, scores = cand[keep], scores[keep]
                 m_c = per_class(self.max_size, c, DEFAULT_MAX_SIZE)
                 cand, scores = _rank(cand, scores)
-                kept.append((cand[: m_c - int(share * m_c)], scores[: m_c - int(share * m_c)]))
+                kept.append((cand[: anchored_quota(m_c)], scores[: anchored_quota(m_c)]))
             cand, scores = _rank(
                 np.concatenate([ids for ids, _ in kept]),
                 np.concatenate([sims for _, sims in kept]),
@@ -594,7 +625,21 @@ class AnchorSubpool(PoolFilter):
                 keep = _in_sorted(pool_ids, cand)
                 cand, scores = cand[keep], scores[keep]
             cand, scores = _rank(cand, scores)
-            cand, scores = cand[: slots - int(share * slots)], scores[: slots - int(share * slots)]
+            cand, scores = cand[: anchored_quota(slots)], scores[: anchored_quota(slots)]
+
+        if n_probe:  # best probe ranks first, across directions; new to the subpool only
+            probed = probe_ids.T.ravel()
+            if pool_ids is not None:
+                probed = probed[_in_sorted(pool_ids, probed)]
+            probed = probed[~np.isin(probed, cand)]
+            _, first = np.unique(probed, return_index=True)
+            probed = probed[np.sort(first)][:n_probe]
+            sims = index.vectors(probed).astype(np.float64) @ vectors[positions].T
+            cand, scores = _rank(
+                np.concatenate([cand, probed]), np.concatenate([scores, sims.mean(axis=1)])
+            )
+            retrieved = np.union1d(retrieved, probed)
+            info["probed_ids"] = np.sort(probed)
 
         n_explore = int(share * slots)
         if n_explore:
