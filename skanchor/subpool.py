@@ -3,8 +3,9 @@
 One interface, four implementations:
 
 - :class:`AnchorSubpool` — AnchorAL (Lesci & Vlachos, 2024, Algorithm 1): per-class anchors,
-  their K nearest unlabelled neighbours, mean similarity, top-M; optionally per-class A, K, M
-  and an exploration share drawn outside the anchored neighbourhoods.
+  their K nearest unlabelled neighbours, mean similarity, top-M; optionally per-class A, K, M,
+  an exploration share drawn outside the anchored neighbourhoods and a share retrieved along
+  a linear probe's class directions.
 - :class:`RandomSubpool` — RandSub (Ertekin et al., 2007): M items uniformly at random.
 - :class:`SEALSSubpool` — SEALS (Coleman et al., 2022): the union of the K nearest neighbours
   of every labelled item; grows with each newly labelled item.
@@ -78,8 +79,9 @@ DEFAULT_N_NEIGHBOURS = 50
 DEFAULT_MAX_SIZE = 1000
 
 #: The plain paper configuration of :class:`AnchorSubpool` (App. A.3: A = 10, K = 50,
-#: M = 1,000, k-means++ anchors, no exploration even when ``classes`` names a starved class),
-#: the reference every other configuration is measured against:
+#: M = 1,000, k-means++ anchors; no linear-probe share, and no exploration even when
+#: ``classes`` names a starved class), the reference every other configuration is measured
+#: against:
 #: ``AnchorSubpool(index, **PAPER_CONFIGURATION, random_state=seed)``.
 PAPER_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
     {
@@ -88,6 +90,7 @@ PAPER_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
         "max_size": DEFAULT_MAX_SIZE,
         "anchor_strategy": DEFAULT_ANCHOR_STRATEGY,
         "exploration": 0.0,
+        "probe": 0.0,
     }
 )
 
@@ -127,6 +130,7 @@ class Subpool:
         ``n_candidates`` (distinct items retrieved before the top-M cut), ``cold_start``
         (bool), ``exploration_share`` (the share of the subpool's slots drawn at random),
         ``explored_ids`` (sorted ids of those draws), ``n_explored`` (their number),
+        ``probed_ids`` and ``n_probed`` (the same for the linear-probe share),
         ``starved_classes`` (listed classes without a labelled item) and ``timings``
         (seconds per phase in :data:`PHASES`).
     """
@@ -395,6 +399,19 @@ class AnchorSubpool(PoolFilter):
     exploration. A float share explores always (e.g. ``0.1`` for pockets of known classes
     that no anchor reaches); ``0.0`` never does (the warning stays).
 
+    **The linear-probe share.** Anchors find what lies *near* known items; a rare class spread
+    thinly across the space (a sentiment, a style) is not near anything. ``probe`` is a share
+    of the subpool's slots (given up by the anchored part, as for exploration) filled with the
+    items that a linear probe fitted on the labelled items' vectors scores highest for each
+    class but the most labelled one: a balanced ridge classifier (closed form,
+    O(L·d² + d³) per round) whose class directions are searched in the index like anchors.
+    On unit vectors in a cosine index the search ranks exactly by the probe's score, so the
+    share holds both the likeliest items of the rare classes anywhere in the pool and the
+    background items the probe confuses with them, at the cost of one search per direction,
+    independent of the pool size. ``info["probed_ids"]`` lists them (items the anchored part
+    already holds are skipped); their score is their mean similarity to all anchors. It needs
+    two labelled classes (with one, the anchored part keeps every slot).
+
     Cold start: with no labelled item at all there is nothing to anchor on, so the subpool is
     ``max_size`` items (the sum of the listed classes' for a mapping) drawn uniformly at
     random from the pool (``info["cold_start"] = True``) — RandSub for a round.
@@ -420,6 +437,9 @@ class AnchorSubpool(PoolFilter):
     exploration : float in [0, 1) or "auto", default="auto"
         Share of the subpool drawn at random outside the anchored neighbourhoods (see
         above).
+    probe : float in [0, 1), default=0.0
+        Share of the subpool taken by a linear probe's top-scored items (see above); 0 is
+        the paper's subpool.
 
     Examples
     --------
@@ -588,10 +608,6 @@ class AnchorSubpool(PoolFilter):
             }
         else:
             found = {None: (nn_ids, nn_sims)}
-        n_probe = int(self.probe * slots) if probing else 0
-        if n_probe:  # enough per direction to skip what the anchored part keeps
-            per_direction = -(-n_probe // len(directions))
-            probe_ids, _ = index.search(directions, per_direction + min(slots, nn_ids.size))
         timings["search"] = time.perf_counter() - t0
 
         def anchored_quota(m: int) -> int:  # the slots of M left to the anchored candidates
@@ -599,6 +615,7 @@ class AnchorSubpool(PoolFilter):
 
         # Mean similarity per distinct candidate, top-M (lines 8-9).
         t0 = time.perf_counter()
+        probe_time = 0.0
         retrieved = np.unique(np.concatenate([ids.ravel() for ids, _ in found.values()]))
         n_candidates = int(retrieved.size)
         if per_class_m:
@@ -627,13 +644,11 @@ class AnchorSubpool(PoolFilter):
             cand, scores = _rank(cand, scores)
             cand, scores = cand[: anchored_quota(slots)], scores[: anchored_quota(slots)]
 
-        if n_probe:  # best probe ranks first, across directions; new to the subpool only
-            probed = probe_ids.T.ravel()
-            if pool_ids is not None:
-                probed = probed[_in_sorted(pool_ids, probed)]
-            probed = probed[~np.isin(probed, cand)]
-            _, first = np.unique(probed, return_index=True)
-            probed = probed[np.sort(first)][:n_probe]
+        n_probe = int(self.probe * slots) if probing else 0
+        if n_probe:
+            t1 = time.perf_counter()
+            probed = self._probe_search(directions, n_probe, np.sort(cand), pool_ids)
+            probe_time = time.perf_counter() - t1
             sims = index.vectors(probed).astype(np.float64) @ vectors[positions].T
             cand, scores = _rank(
                 np.concatenate([cand, probed]), np.concatenate([scores, sims.mean(axis=1)])
@@ -651,9 +666,29 @@ class AnchorSubpool(PoolFilter):
                 np.concatenate([cand, explored]), np.concatenate([scores, sims.mean(axis=1)])
             )
             info["explored_ids"] = explored
-        timings["aggregation"] = time.perf_counter() - t0
+        timings["search"] += probe_time
+        timings["aggregation"] = time.perf_counter() - t0 - probe_time
         info.update(anchors=anchors, anchor_classes=anchor_classes, n_candidates=n_candidates)
         return Subpool(cand, scores, info)
+
+    def _probe_search(
+        self, directions: np.ndarray, size: int, taken: np.ndarray, pool_ids: np.ndarray | None
+    ) -> np.ndarray:
+        """Up to ``size`` pool items outside the sorted ``taken`` that score highest along
+        ``directions`` (best ranks first, taking each direction's in turn). The search widens
+        (doubling k) while items outside the pool or already taken leave it short."""
+        k = -(-size // len(directions)) + taken.size
+        while True:
+            found, _ = self.index.search(directions, k)
+            probed = found.T.ravel()  # rank by rank across the directions
+            if pool_ids is not None:
+                probed = probed[_in_sorted(pool_ids, probed)]
+            probed = probed[~_in_sorted(taken, probed)]
+            _, first = np.unique(probed, return_index=True)
+            probed = probed[np.sort(first)]
+            if probed.size >= size or found.shape[1] < k or k >= 8 * (size + taken.size):
+                return probed[:size]
+            k *= 2
 
 
 class RandomSubpool(PoolFilter):

@@ -332,3 +332,104 @@ def test_new_parameters_survive_clone_and_set_params(index):
     assert copy.get_params()["classes"] == ["min", "maj"] and copy.exploration == 0.1
     copy.set_params(exploration="auto", n_neighbours={"maj": 5})
     assert copy.select([0, 1], ["min", "maj"]).info["exploration_share"] == 0.0
+
+
+# --- the linear-probe share -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def halfspace():
+    """Unit vectors whose minority is a thin half-space (x0 > 0.5) spread over the sphere, not
+    a cluster: its items are far apart, so anchors' neighbourhoods find few of them."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 12)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    y = (vectors[:, 0] > 0.5).astype(int)
+    labelled = np.concatenate([np.flatnonzero(y == 1)[:6], np.flatnonzero(y == 0)[:114]])
+    return vectors, y, labelled
+
+
+def test_probe_share_is_the_probes_top_scored_new_items(halfspace):
+    from sklearn.linear_model import RidgeClassifier
+
+    vectors, y, labelled = halfspace
+    index = ExactIndex().add(vectors)
+    common = {"n_anchors": 3, "n_neighbours": 20, "max_size": 200, "random_state": 0}
+    plain = AnchorSubpool(index, **common).select(labelled, y[labelled])
+    sub = AnchorSubpool(index, probe=0.25, **common).select(labelled, y[labelled])
+    probed = sub.info["probed_ids"]
+    assert sub.info["n_probed"] == probed.size == 50 and len(sub) <= 200
+    # the anchors are the same and the anchored part is the paper's top 150
+    assert sub.info["anchors"].tolist() == plain.info["anchors"].tolist()
+    anchored = np.setdiff1d(sub.ids, probed)
+    assert sorted(anchored.tolist()) == sorted(plain.ids[:150].tolist())
+    # by hand: a balanced ridge probe on the labelled vectors; its 50 highest-scored
+    # unlabelled items outside the anchored part (on unit vectors its score ranks as the
+    # cosine to its direction, which the index searches)
+    probe = RidgeClassifier(alpha=1.0, class_weight="balanced").fit(vectors[labelled], y[labelled])
+    unlabelled = np.setdiff1d(np.arange(len(y)), np.concatenate([labelled, anchored]))
+    score = vectors[unlabelled] @ probe.coef_.ravel()
+    expected = unlabelled[np.argsort(-score, kind="stable")[:50]]
+    assert sorted(probed.tolist()) == sorted(expected.tolist())
+    # and they are where the rare class is: far richer in it than the pool or the anchors'
+    assert y[probed].mean() > 4 * y.mean() and y[probed].mean() > 2 * y[anchored].mean()
+    assert not np.isin(sub.ids, labelled).any() and np.unique(sub.ids).size == len(sub)
+    assert np.all(np.diff(sub.scores) <= 0)
+
+
+def test_probe_directions_skip_the_most_labelled_class(space, index):
+    from skanchor.subpool import _probe_directions
+
+    vectors, clusters = space
+    labelled = np.arange(60)
+    labels = np.where(clusters[labelled] < 2, clusters[labelled], 9)  # 9: the background
+    directions = _probe_directions(vectors[labelled], labels)
+    assert directions.shape == (np.unique(labels).size - 1, vectors.shape[1])
+    # each direction scores its own class highest among the labelled items
+    for row, c in zip(directions, [c for c in np.unique(labels) if c != 9], strict=True):
+        assert labels[np.argmax(vectors[labelled] @ row)] == c
+    # two classes: one direction, pointing at the less labelled one whichever label it has
+    for rare in (0, 1):
+        two = np.where(labels == 9, 1 - rare, rare)
+        (row,) = _probe_directions(vectors[labelled], two)
+        assert two[np.argmax(vectors[labelled] @ row)] == rare
+
+
+def test_probe_stays_in_the_pool_with_exploration_and_is_seeded(halfspace):
+    vectors, y, labelled = halfspace
+    index = ExactIndex().add(vectors)
+    pool = np.setdiff1d(np.arange(0, 3000, 3), labelled)
+
+    def select():
+        return AnchorSubpool(
+            index, n_anchors=2, n_neighbours=15, max_size=100, probe=0.3, exploration=0.2,
+            random_state=1,
+        ).select(labelled, y[labelled], pool_ids=pool)  # fmt: skip
+
+    sub = select()
+    assert np.isin(sub.ids, pool).all() and len(sub) <= 100
+    assert sub.info["n_probed"] == 30 and sub.info["n_explored"] == 20
+    assert not set(sub.info["probed_ids"].tolist()) & set(sub.info["explored_ids"].tolist())
+    assert select().ids.tolist() == sub.ids.tolist()
+
+
+def test_probe_needs_two_labelled_classes(halfspace):
+    vectors, y, labelled = halfspace
+    index = ExactIndex().add(vectors)
+    common = {"n_anchors": 2, "n_neighbours": 10, "max_size": 40, "random_state": 0}
+    one_class = labelled[y[labelled] == 0]
+    sub = AnchorSubpool(index, probe=0.5, **common).select(one_class, y[one_class])
+    plain = AnchorSubpool(index, **common).select(one_class, y[one_class])
+    assert sub.info["n_probed"] == 0 and sub.ids.tolist() == plain.ids.tolist()
+
+
+def test_probe_zero_is_the_paper():
+    replay_pinned(probe=0.0)
+
+
+@pytest.mark.parametrize("probe", [1.0, -0.1, "half"])
+def test_probe_share_is_validated(index, probe):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="'probe' parameter"):
+        AnchorSubpool(index, probe=probe).select([0, 1], [0, 1])
