@@ -107,11 +107,22 @@ def _code_block(path: Path, name: str) -> str:
     return textwrap.dedent(match.group(1))
 
 
-def test_rare_class_recipe_runs_as_written(tmp_path):
-    """The Python recipe of the rare-class page runs as written and finds rare items."""
+@pytest.mark.parametrize("variant", ["as written", "with the probe share"])
+def test_rare_class_recipe_runs_as_written(tmp_path, variant):
+    """The Python recipe of the rare-class page runs as written and finds rare items; so does
+    it with the page's probe-share query in place of its own."""
     pytest.importorskip("modAL", reason="the modal extra is not installed")
-    code = _code_block(ROOT / "docs" / "user_guide" / "rare_class.rst", "rare-class-recipe")
+    page = ROOT / "docs" / "user_guide" / "rare_class.rst"
+    code = _code_block(page, "rare-class-recipe")
     assert "get_preset(RECOMMENDED)" in code and "patch_modal()" in code
+    if variant != "as written":
+        line = re.search(r"^query = .*$", code, flags=re.M)
+        assert line, "the recipe has no `query = ...` line"
+        probe = _code_block(page, "rare-class-probe")
+        assert "probe=" in probe
+        code = code.replace(line.group(0), probe.strip())
+        code = code.replace('print(f"{preset.name}:', 'print(f"{preset.name}+probe:')
+        code += '\nprint("probed", query.pool_filter.last_subpool_.info["n_probed"])\n'
     env = {**os.environ, "MPLBACKEND": "Agg", "HOME": str(tmp_path)}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     proc = subprocess.run(
@@ -123,6 +134,8 @@ def test_rare_class_recipe_runs_as_written(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    found = re.search(r"\w+: (\d+) rare items in 300 queries", proc.stdout)
+    found = re.search(r"[\w+]+: (\d+) rare items in 300 queries", proc.stdout)
     assert found, proc.stdout
     assert int(found.group(1)) > 0
+    if variant != "as written":  # the last subpool held the probe's share (M = 1,000)
+        assert re.search(r"^probed 500$", proc.stdout, flags=re.M), proc.stdout
