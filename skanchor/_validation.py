@@ -14,9 +14,10 @@ __all__ = [
 ]
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters, for error messages."""
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 #: Floats represent every integer exactly only up to 2**53; a larger float id is already rounded.
@@ -153,7 +154,7 @@ def check_texts(X: Any, name: str = "X") -> list[str]:
     if isinstance(X, (str, bytes)):
         raise TypeError(
             f"{name} must be a sequence of texts, got a single {type(X).__name__} "
-            f"{_describe(X)}; wrap it in a list"
+            f"{describe(X)}; wrap it in a list"
         )
     if isinstance(X, (Mapping, set, frozenset)):
         raise TypeError(f"{name} must be an ordered sequence of texts, got a {type(X).__name__}")
@@ -168,7 +169,7 @@ def check_texts(X: Any, name: str = "X") -> list[str]:
     elif isinstance(X, Iterable):
         texts = list(X)
     else:
-        raise TypeError(f"{name} must be a sequence of texts, got {_describe(X)}")
+        raise TypeError(f"{name} must be a sequence of texts, got {describe(X)}")
     if not texts:
         raise ValueError(f"{name} is empty: there are no texts")
     for i, text in enumerate(texts):
@@ -179,6 +180,6 @@ def check_texts(X: Any, name: str = "X") -> list[str]:
             continue
         hint = "; decode it first" if isinstance(text, (bytes, bytearray)) else ""
         raise TypeError(
-            f"{name}[{i}] must be a str, got {_describe(text)} ({type(text).__name__}){hint}"
+            f"{name}[{i}] must be a str, got {describe(text)} ({type(text).__name__}){hint}"
         )
     return texts

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils.validation import _num_samples
 
-from skanchor._validation import _describe, check_ids
+from skanchor._validation import check_ids, describe
 
 if TYPE_CHECKING:
     from skanchor.index.base import VectorIndex
@@ -109,7 +109,7 @@ def _text_keys(rows: Any, name: str) -> list[str]:
     for j, row in enumerate(rows):
         if not isinstance(row, str):
             raise TypeError(
-                f"{name}[{j}] is {_describe(row)}, not a text: every row must be a str "
+                f"{name}[{j}] is {describe(row)}, not a text: every row must be a str "
                 "(or pass a 2-d numeric array of vectors)"
             )
     return list(rows)

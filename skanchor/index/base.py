@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import (
 
 from skanchor._io import atomic_write
 from skanchor._ranking import top_k_rows
-from skanchor._validation import _describe, check_ids, check_vectors
+from skanchor._validation import check_ids, check_vectors, describe
 
 __all__ = ["VectorIndex"]
 
@@ -688,14 +688,14 @@ def _read_meta(path: Path, cls: type[_StoredIndex]) -> dict[str, Any]:
     if meta.get("format_version") != _FORMAT_VERSION:
         raise ValueError(
             f"path={str(path)!r} has index format version "
-            f"{_describe(meta.get('format_version'))}; this skanchor reads {_FORMAT_VERSION}"
+            f"{describe(meta.get('format_version'))}; this skanchor reads {_FORMAT_VERSION}"
         )
     for key, kind in (("params", dict), ("fitted", bool)):
         if key not in meta:
             raise ValueError(f"{where} has no {key!r} key")
         if not isinstance(meta[key], kind):
             raise ValueError(
-                f"{where}: {key!r} must be a {kind.__name__}, got {_describe(meta[key])}"
+                f"{where}: {key!r} must be a {kind.__name__}, got {describe(meta[key])}"
             )
     return meta
 

@@ -22,12 +22,6 @@ __all__ = ["AUTO_DEVICE", "NetMixin", "check_texts", "resolve_device"]
 AUTO_DEVICE = "auto"
 
 
-def describe(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def check_texts(X: Any, name: str = "X") -> np.ndarray:
     """``X`` as a 1-d object array of ``str``, by :func:`skanchor._validation.check_texts`.
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from skanchor.models._common import describe
+from skanchor._validation import describe
 from skanchor.pool import as_pool_ids
 
 __all__ = ["IdsToTexts"]

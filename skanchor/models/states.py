@@ -35,7 +35,8 @@ import torch
 from torch import nn
 
 from skanchor._io import atomic_path, atomic_write
-from skanchor.models._common import describe, quiet_transformers
+from skanchor._validation import describe
+from skanchor.models._common import quiet_transformers
 
 __all__ = [
     "FrozenEncoder",

@@ -55,7 +55,8 @@ from skorch.utils import to_numpy, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from skanchor.models._common import AUTO_DEVICE, NetMixin, check_texts, describe
+from skanchor._validation import describe
+from skanchor.models._common import AUTO_DEVICE, NetMixin, check_texts
 from skanchor.models.states import (
     FrozenEncoder,
     StateCache,

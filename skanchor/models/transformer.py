@@ -54,13 +54,13 @@ from skorch.utils import to_numpy, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
+from skanchor._validation import describe
 from skanchor.models._common import (
     AUTO_DEVICE,
     NetMixin,
     check_texts,
     quiet_transformers,
 )
-from skanchor.models._common import describe as _describe
 
 __all__ = [
     "MinStepsEarlyStopping",
@@ -469,7 +469,7 @@ verbose, callbacks, **kwargs
                 classes = np.asarray(self.classes)
                 if classes.ndim != 1 or classes.size < 2 or np.unique(classes).size != classes.size:
                     raise ValueError(
-                        f"classes must list at least two distinct labels, got {_describe(classes)}"
+                        f"classes must list at least two distinct labels, got {describe(classes)}"
                     )
             else:
                 classes = np.unique(y)
@@ -497,7 +497,7 @@ verbose, callbacks, **kwargs
             unknown = [label for label in wanted if label not in index]
             if unknown or not wanted:
                 raise ValueError(
-                    f"minority_labels={_describe(self.minority_labels)} must be a non-empty "
+                    f"minority_labels={describe(self.minority_labels)} must be a non-empty "
                     f"subset of classes_ {classes.tolist()}"
                 )
             minority = np.array(sorted({index[label] for label in wanted}), dtype=np.int64)
@@ -525,14 +525,14 @@ verbose, callbacks, **kwargs
         except (OSError, ValueError) as exc:
             shown = os.fspath(source) if isinstance(source, os.PathLike) else source
             raise ValueError(
-                f"{name}={_describe(shown, 300)} could not be loaded as a Hugging Face "
+                f"{name}={describe(shown, 300)} could not be loaded as a Hugging Face "
                 f"tokenizer: {exc}"
             ) from exc
         tokenizer = wrapper.fast_tokenizer_
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
                 raise ValueError(
-                    f"the tokenizer of {name}={_describe(source, 300)} has neither a padding "
+                    f"the tokenizer of {name}={describe(source, 300)} has neither a padding "
                     "nor an end-of-sequence token: pass a tokenizer with a pad token"
                 )
             tokenizer.pad_token = tokenizer.eos_token
@@ -551,7 +551,7 @@ verbose, callbacks, **kwargs
             )
         except (OSError, ValueError) as exc:  # missing files, no network, no model config
             raise ValueError(
-                f"checkpoint={_describe(os.fspath(self.checkpoint), 300)} could not be loaded as a "
+                f"checkpoint={describe(os.fspath(self.checkpoint), 300)} could not be loaded as a "
                 f"Hugging Face model: {exc}"
             ) from exc
         return self
