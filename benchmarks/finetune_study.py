@@ -11,7 +11,9 @@ with 5 minority, 25 per round), frozen MiniLM vectors for the index (HNSW) — t
 
 The results folder (``benchmarks/results-finetune/<task>/``: ``experiment.json``,
 ``runs/*/{manifest.json,rounds.jsonl}``, ``summary.csv``, ``summary.md``; no plots, no caches)
-is small and committed, so the study can span sessions. Embeddings come from the shared
+is small and committed, so the study can span sessions. ``run`` goes seed by seed (every method
+on seed 0, then on seed 1, ...), so a study cut short still compares the methods on the same
+seeds. Embeddings come from the shared
 cache (``~/.cache/skanchor/embeddings``), the classifier's frozen states from
 ``~/.cache/skanchor/states``.
 
@@ -58,8 +60,8 @@ CLASSIFIER = {
 }
 
 
-def command(task: str, out: Path, resume: bool) -> list[str]:
-    """The ``skanchor run`` command line of the study."""
+def command(task: str, out: Path, resume: bool, seeds: tuple = SEEDS) -> list[str]:
+    """The ``skanchor run`` command line of the study, on ``seeds``."""
     from benchmarks.discovery import TASKS, TUNING
 
     if task not in TUNING:
@@ -69,7 +71,7 @@ def command(task: str, out: Path, resume: bool) -> list[str]:
     cache = Path.home() / ".cache" / "skanchor"
     cmd = [sys.executable, "-m", "skanchor.cli", "run", "--dataset", options["dataset"]]
     cmd += ["--minority", *options["minority"], "--rate", str(rate)]
-    cmd += ["--budget", str(BUDGET), "--seeds", *map(str, SEEDS), "--methods", *METHODS]
+    cmd += ["--budget", str(BUDGET), "--seeds", *map(str, seeds), "--methods", *METHODS]
     cmd += ["--strategies", "entropy", "--classifiers", "transformer-top"]
     cmd += ["--cache-dir", str(cache / "embeddings"), "--no-plots", "--format", "markdown"]
     for key, value in {**CLASSIFIER, "cache_dir": str(cache / "states")}.items():
@@ -78,6 +80,13 @@ def command(task: str, out: Path, resume: bool) -> list[str]:
     if resume:
         cmd.append("--resume")
     return cmd
+
+
+def commands(task: str, out: Path) -> list[list[str]]:
+    """The study's ``skanchor run`` calls, seed by seed: the first ``n`` seeds for n = 1, 2, ...
+    (each call resumes the one before and adds the next seed's runs of every method)."""
+    resume = (out / "experiment.json").is_file()
+    return [command(task, out, resume or n > 1, SEEDS[:n]) for n in range(1, len(SEEDS) + 1)]
 
 
 def summary(out: Path) -> str:
@@ -126,12 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "summary":
         print(summary(out))
         return 0
-    cmd = command(args.task, out, resume=(out / "experiment.json").is_file())
-    print(shlex.join(cmd), flush=True)
-    if args.dry_run:
-        return 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.call(cmd, cwd=REPO, env=env)
+    for cmd in commands(args.task, out):
+        print(shlex.join(cmd), flush=True)
+        if not args.dry_run and (code := subprocess.call(cmd, cwd=REPO, env=env)):
+            return code
+    return 0
 
 
 if __name__ == "__main__":

@@ -397,3 +397,17 @@ def test_smalltext_filter_selects_as_stock_smalltext(small_pool):
             picked = stock.query(clf, dataset, pool, labelled, y_int[labelled], n=25)
         assert np.array_equal(ours, np.sort(np.asarray(picked))), f"round {r}"
         labelled = np.sort(np.concatenate([labelled, ours]))
+
+
+def test_finetune_study_runs_seed_by_seed(tmp_path):
+    """Every method on seed 0 first, then seed 1, ...: a study cut short stays comparable."""
+    from benchmarks import finetune_study
+
+    calls = finetune_study.commands("sms-spam", tmp_path / "study")
+    seeds = [c[c.index("--seeds") + 1 : c.index("--methods")] for c in calls]
+    assert seeds == [["0"], ["0", "1"], ["0", "1", "2"]]
+    assert ["--resume" in c for c in calls] == [False, True, True]
+    assert all(c[c.index("--methods") + 1 : c.index("--strategies")] == list(
+        finetune_study.METHODS) for c in calls)  # fmt: skip
+    with pytest.raises(SystemExit, match="not a TUNING task"):
+        finetune_study.commands("sst2-neg", tmp_path / "study")
