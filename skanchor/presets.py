@@ -126,9 +126,11 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "discovery",
             "AnchorAL for finding a rare class: the paper's anchoring, exploration for "
-            "unlabelled classes, minority-aware selection on the subpool",
+            "unlabelled classes, minority-aware selection on the subpool (an even share for "
+            "each minority class)",
             {},
             "minority_mix",
+            {"per_class": True},
         ),
     )
 }

@@ -49,8 +49,32 @@ def test_query_strategy_builds_the_preset():
     assert query.strategy == preset.strategy
     if "minority" in (query.strategy_params or {}):
         assert query.strategy_params["minority"] == [1]
+    # the preset's own strategy parameters reach the strategy, beside the minority
+    for name, value in preset.strategy_params.items():
+        assert query.strategy_params[name] == value
     twin = clone(query)  # a scikit-learn estimator like any other: clone keeps the index
     assert twin.pool_filter.index is index
+
+
+def test_discovery_shares_the_exploited_items_between_minority_classes():
+    """The ``discovery`` preset runs ``minority_mix`` with ``per_class=True`` (tuning round 4
+    of benchmarks/RESULTS.md): with two minority classes, each gets its share of a batch."""
+    rng = np.random.default_rng(0)
+    centres = {0: 0.0, 1: 3.0, 2: -3.0}
+    y = np.r_[np.zeros(300, int), np.ones(15, int), np.full(15, 2)]
+    X = np.vstack([rng.normal(centres[c], 1.0, (1, 8)) for c in y])
+    preset = get_preset("discovery")
+    assert preset.strategy_params == {"per_class": True}
+    index = ExactIndex().add(X)
+    query = preset.query_strategy(index, minority=[1, 2], classes=[0, 1, 2], random_state=0)
+    labelled = np.r_[0:20, 300:303, 315:317]  # class 2 has fewer labels: it goes first
+    clf = make_pipeline(
+        FunctionTransformer(X.__getitem__),  # the model takes ids
+        LogisticRegression(**LOGREG_PARAMS),
+    ).fit(labelled, y[labelled])
+    pool = np.setdiff1d(np.arange(len(y)), labelled)
+    picked = pool[query(clf, pool, 8, labelled_ids=labelled, labels=y[labelled])[0]]
+    assert y[picked[:4]].tolist() == [2, 1, 2, 1]  # round(0.5 * 8) exploited, class by class
 
 
 def test_a_strategy_without_minority_gets_none():

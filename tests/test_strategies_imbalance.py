@@ -321,6 +321,80 @@ def test_minority_mix_splits_the_batch():
     )
 
 
+def test_per_class_takes_the_minority_classes_in_turn():
+    """Summed P(minority) piles on the class the model finds easy; ``per_class`` gives every
+    known minority class an even share, the class with the fewest labels first."""
+    proba = np.array(
+        [
+            [0.10, 0.90, 0.00],  # 0: x
+            [0.15, 0.85, 0.00],  # 1: x
+            [0.20, 0.80, 0.00],  # 2: x
+            [0.25, 0.75, 0.00],  # 3: x
+            [0.30, 0.00, 0.70],  # 4: y (hard: the model is less sure of y)
+            [0.40, 0.00, 0.60],  # 5: y
+            [0.00, 0.50, 0.50],  # 6: the best remaining for both once 4 and 5 are taken
+            [0.97, 0.02, 0.01],  # 7
+        ]
+    )
+    clf = Table(proba, ["maj", "x", "y"])
+    ids = np.arange(8)
+    both = ["x", "y"]
+    assert minority_sampling(clf, ids, 4, minority=both)[0].tolist() == [6, 0, 1, 2]
+    labels = ["maj", "x", "x", "y"]  # y has fewer labels: it goes first
+    pos, scores = minority_sampling(clf, ids, 5, minority=both, per_class=True, labels=labels)
+    assert pos.tolist() == [4, 0, 5, 1, 6]  # y, x, y, x, then y's next best (6, not taken)
+    np.testing.assert_allclose(scores, [0.70, 0.90, 0.60, 0.85, 0.50])
+    # without labels in the context: the classes in column order; an item taken once
+    assert minority_sampling(clf, ids, 5, minority=both, per_class=True)[0].tolist() == [
+        0,
+        4,
+        1,
+        5,
+        2,
+    ]
+    # minority_mix: the exploited share per class, the rest by entropy
+    mixed = minority_mix_sampling(clf, ids, 4, minority=both, per_class=True, labels=labels)
+    assert mixed[0][:2].tolist() == [4, 0]
+    # one minority class: no difference
+    for strategy in (minority_sampling, minority_mix_sampling):
+        assert (
+            strategy(clf, ids, 4, minority="y", per_class=True)[0].tolist()
+            == strategy(clf, ids, 4, minority="y")[0].tolist()
+        )
+    with pytest.raises(InvalidParameterError, match="'per_class' parameter"):
+        minority_sampling(clf, ids, 2, minority=both, per_class="yes")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(3, 5), st.integers(1, 30), st.floats(0, 1), st.integers(0, 2**16))
+def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed):
+    """Every known minority class gets floor or ceil of the exploited share, the classes with
+    fewer labels the larger ones; no item twice, exactly ``n_instances``."""
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.ones(n_classes), size=40)
+    clf = Table(proba, np.arange(n_classes))
+    minority = list(range(1, n_classes))
+    labels = rng.integers(0, n_classes, 20)
+    pos, scores = minority_mix_sampling(
+        clf,
+        np.arange(40),
+        n_instances,
+        exploit=exploit,
+        minority=minority,
+        per_class=True,
+        labels=labels,
+    )
+    n_exploit = int(np.floor(exploit * n_instances + 0.5))
+    assert pos.shape == (n_instances,) and np.unique(pos).size == n_instances
+    counts = np.bincount(labels, minlength=n_classes)[minority]
+    order = np.asarray(minority)[np.argsort(counts, kind="stable")]
+    expected = [order[i % len(order)] for i in range(n_exploit)]  # the class of each turn
+    np.testing.assert_allclose(scores[:n_exploit], proba[pos[:n_exploit], expected])
+    shares = np.bincount(np.asarray(expected, dtype=int), minlength=n_classes)[order]
+    assert shares.max() - shares.min() <= (1 if n_exploit else 0)
+    assert (np.diff(shares) <= 0).all()
+
+
 # ---------------------------------------------------------------------------------------------
 # Label propagation over the index's kNN graph
 # ---------------------------------------------------------------------------------------------

@@ -190,6 +190,7 @@ _CONTEXT = {
     "X": "no_validation",
     "n_instances": _N_INSTANCES,
     "minority": "no_validation",
+    "per_class": ["boolean"],
     "labelled_ids": "no_validation",
     "labels": "no_validation",
     "X_labelled": "no_validation",
@@ -203,6 +204,7 @@ def minority_sampling(
     n_instances: int = 1,
     *,
     minority: Any = None,
+    per_class: bool = False,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -229,9 +231,15 @@ def minority_sampling(
         The minority class(es); ``None`` is the rarest class of the labelled set. A class
         the classifier does not know yet (no labelled item) is left out, with
         :class:`UnseenMinorityWarning`; with none known, entropy selects.
+    per_class : bool, default=False
+        With several minority classes: ``False`` ranks by their summed probability, which
+        favours the class the model finds easiest; ``True`` takes the classes in turn (the
+        one with the fewest labelled items first), each its most likely item not yet taken,
+        so every known minority class gets an even share. One minority class: no difference.
     labelled_ids, labels, X_labelled : optional
-        Query-strategy context (only ``labels`` is read, when ``minority=None``); a modAL
-        learner's ``y_training`` is the fallback.
+        Query-strategy context (``labels`` is read when ``minority=None`` and, with
+        ``per_class``, for the order of the classes); a modAL learner's ``y_training`` is
+        the fallback.
     random_state : None, int or RandomState
         Not used (the selection is deterministic).
     **kwargs
@@ -242,7 +250,8 @@ def minority_sampling(
     positions : ndarray of int64, shape (n_instances,)
         Positions into ``X``, best first.
     scores : ndarray of float64, shape (n_instances,)
-        The minority probability of each selected item.
+        The minority probability of each selected item (with ``per_class``, the
+        probability of the class it was selected for).
     """
     return _exploit_then_explore(
         classifier,
@@ -250,6 +259,7 @@ def minority_sampling(
         n_instances,
         1.0,
         minority,
+        per_class,
         labelled_ids,
         labels,
         X_labelled,
@@ -268,6 +278,7 @@ def minority_mix_sampling(
     *,
     exploit: float = 0.5,
     minority: Any = None,
+    per_class: bool = False,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -296,9 +307,15 @@ def minority_mix_sampling(
         The minority class(es); ``None`` is the rarest class of the labelled set. A class
         the classifier does not know yet (no labelled item) is left out, with
         :class:`UnseenMinorityWarning`; with none known, entropy selects.
+    per_class : bool, default=False
+        With several minority classes: ``False`` ranks by their summed probability, which
+        favours the class the model finds easiest; ``True`` takes the classes in turn (the
+        one with the fewest labelled items first), each its most likely item not yet taken,
+        so every known minority class gets an even share. One minority class: no difference.
     labelled_ids, labels, X_labelled : optional
-        Query-strategy context (only ``labels`` is read, when ``minority=None``); a modAL
-        learner's ``y_training`` is the fallback.
+        Query-strategy context (``labels`` is read when ``minority=None`` and, with
+        ``per_class``, for the order of the classes); a modAL learner's ``y_training`` is
+        the fallback.
     random_state : None, int or RandomState
         Not used (the selection is deterministic).
     **kwargs
@@ -310,7 +327,8 @@ def minority_mix_sampling(
         Positions into ``X``: the exploited items first (by decreasing P(minority)), then the
         explored ones (by decreasing entropy).
     scores : ndarray of float64, shape (n_instances,)
-        P(minority) for the exploited items, the entropy (nats) for the explored ones.
+        P(minority) for the exploited items (with ``per_class``, the probability of the class
+        each was selected for), the entropy (nats) for the explored ones.
     """
     return _exploit_then_explore(
         classifier,
@@ -318,6 +336,7 @@ def minority_mix_sampling(
         n_instances,
         exploit,
         minority,
+        per_class,
         labelled_ids,
         labels,
         X_labelled,
@@ -331,40 +350,101 @@ def _exploit_then_explore(
     n_instances: Any,
     exploit: float,
     minority: Any,
+    per_class: bool,
     labelled_ids: Any,
     labels: Any,
     X_labelled: Any,
     strategy: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``round(exploit * n_instances)`` items by P(minority), the rest by entropy (all of them
-    by entropy while the classifier knows no minority class)."""
+    """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
+    ``per_class``), the rest by entropy (all of them by entropy while the classifier knows no
+    minority class)."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
     proba = _predict_proba(classifier, X, n, strategy)
-    p_min = _minority_proba(
-        classifier,
-        X,
-        n,
-        minority,
-        labelled_ids,
-        labels,
-        X_labelled,
-        strategy,
-        proba=proba,
-        allow_unseen=True,
+    columns = _known_minority_columns(
+        classifier, proba, minority, labelled_ids, labels, X_labelled, strategy
     )
-    if p_min is None:  # no minority class known yet: the whole batch explores
-        exploit, p_min = 0.0, np.zeros(n)
+    if columns.size == 0:  # no minority class known yet: the whole batch explores
+        exploit = 0.0
     n_exploit = min(n_instances, int(np.floor(exploit * n_instances + 0.5)))
-    exploited = _top_k(p_min, n_exploit, largest=True) if n_exploit else np.empty(0, np.int64)
+    if per_class and columns.size > 1:
+        order = _fewest_labelled_first(columns, classifier, proba, labels)
+        exploited, exploit_scores = _round_robin(proba[:, order], n_exploit)
+    else:
+        p_min = proba[:, columns].sum(axis=1)
+        exploited = _top_k(p_min, n_exploit, largest=True) if n_exploit else np.empty(0, np.int64)
+        exploit_scores = p_min[exploited]
     rest = np.ones(n, dtype=bool)
     rest[exploited] = False
     candidates = np.flatnonzero(rest)
     entropy = predictive_entropy(proba[candidates])
     best = _top_k(entropy, n_instances - n_exploit, largest=True)
     positions = np.concatenate([exploited, candidates[best]])
-    scores = np.concatenate([p_min[exploited], entropy[best]])
+    scores = np.concatenate([exploit_scores, entropy[best]])
     return _result(positions, scores)
+
+
+def _known_minority_columns(
+    classifier: Any,
+    proba: np.ndarray,
+    minority: Any,
+    labelled_ids: Any,
+    labels: Any,
+    X_labelled: Any,
+    strategy: str,
+) -> np.ndarray:
+    """The ``predict_proba`` columns of the minority classes the classifier knows (empty, with
+    :class:`UnseenMinorityWarning`, while it knows none)."""
+    return _minority_columns(
+        minority,
+        _classes(classifier, proba.shape[1]),
+        strategy,
+        classifier,
+        labels,
+        labelled_ids=labelled_ids,
+        X_labelled=X_labelled,
+        allow_unseen=True,
+    )
+
+
+def _fewest_labelled_first(
+    columns: np.ndarray, classifier: Any, proba: np.ndarray, labels: Any
+) -> np.ndarray:
+    """``columns`` ordered by the number of labelled items of their class, fewest first (ties,
+    or no labels in the context: column order)."""
+    if labels is None:
+        labels = getattr(classifier, "y_training", None)
+    if labels is None:
+        return columns
+    known = _label_columns(np.asarray(labels).ravel(), _classes(classifier, proba.shape[1]))
+    counts = np.bincount(known[known >= 0], minlength=proba.shape[1])
+    return columns[np.argsort(counts[columns], kind="stable")]
+
+
+def _round_robin(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` positions taken from the columns of ``proba`` in turn, each column its most likely
+    row not yet taken (ties to the smaller position), and the probability each was taken by."""
+    n, n_classes = proba.shape
+    ranked = [_top_k(proba[:, j], min(n, k), largest=True) for j in range(n_classes)]
+    cursor = [0] * n_classes
+    taken: set[int] = set()
+    positions: list[int] = []
+    scores: list[float] = []
+    j = 0
+    while len(positions) < k:
+        column = j % n_classes
+        j += 1
+        ranking = ranked[column]
+        while cursor[column] < ranking.size and int(ranking[cursor[column]]) in taken:
+            cursor[column] += 1
+        if cursor[column] == ranking.size:
+            continue
+        position = int(ranking[cursor[column]])
+        taken.add(position)
+        positions.append(position)
+        scores.append(float(proba[position, column]))
+    return np.asarray(positions, dtype=np.int64), np.asarray(scores, dtype=np.float64)
 
 
 def _minority_proba(
@@ -378,23 +458,18 @@ def _minority_proba(
     strategy: str,
     *,
     proba: np.ndarray | None = None,
-    allow_unseen: bool = False,
-) -> np.ndarray | None:
+) -> np.ndarray:
     """P(minority) of each item of ``X``: the classifier's probabilities of the minority
-    classes, summed; with ``allow_unseen``, None when the classifier knows none of them."""
+    classes, summed (a named class the classifier does not know is an error)."""
     if proba is None:
         proba = _predict_proba(classifier, X, n, strategy)
-    classes = _classes(classifier, proba.shape[1])
     columns = _minority_columns(
         minority,
-        classes,
+        _classes(classifier, proba.shape[1]),
         strategy,
         classifier,
         labels,
         labelled_ids=labelled_ids,
         X_labelled=X_labelled,
-        allow_unseen=allow_unseen,
     )
-    if columns.size == 0:
-        return None
     return proba[:, columns].sum(axis=1)
