@@ -365,6 +365,37 @@ def test_per_class_takes_the_minority_classes_in_turn():
         minority_sampling(clf, ids, 2, minority=both, per_class="yes")
 
 
+def test_exploit_until_stops_exploiting_a_class_at_its_quota():
+    clf = Table(PROBA, ["maj", "x", "y"])
+    ids = np.arange(6)
+    labels = ["maj", "x", "x", "y"]  # x has 2 labels, y has 1
+    both = ["x", "y"]
+    summed = minority_sampling(clf, ids, 2, minority=both, labels=labels)[0].tolist()
+    assert summed == [3, 1]  # P(x) + P(y): 0.95, 0.80, ...
+    # quota 2: x is done, only y is exploited (3, then 2: P(y) 0.40), nothing by entropy
+    assert minority_sampling(clf, ids, 2, minority=both, exploit_until=2, labels=labels)[
+        0
+    ].tolist() == [3, 2]
+    # quota 1: both are done, the whole batch goes to entropy
+    by_entropy = entropy_sampling(clf, ids, 3)[0].tolist()
+    for strategy in (minority_sampling, minority_mix_sampling):
+        assert (
+            strategy(clf, ids, 3, minority=both, exploit_until=1, labels=labels)[0].tolist()
+            == by_entropy
+        )
+    # a quota far away changes nothing
+    assert (
+        minority_mix_sampling(clf, ids, 4, minority="y", exploit_until=99, labels=labels)[
+            0
+        ].tolist()
+        == minority_mix_sampling(clf, ids, 4, minority="y")[0].tolist()
+    )
+    with pytest.raises(ValueError, match="needs the labelled set"):
+        minority_sampling(clf, ids, 2, minority="y", exploit_until=5)
+    with pytest.raises(InvalidParameterError, match="'exploit_until' parameter"):
+        minority_mix_sampling(clf, ids, 2, minority="y", exploit_until=0, labels=labels)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(3, 5), st.integers(1, 30), st.floats(0, 1), st.integers(0, 2**16))
 def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed):

@@ -20,7 +20,7 @@ class in sorted order); a label or a list of labels names the class(es) explicit
 from __future__ import annotations
 
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -191,6 +191,7 @@ _CONTEXT = {
     "n_instances": _N_INSTANCES,
     "minority": "no_validation",
     "per_class": ["boolean"],
+    "exploit_until": [Interval(Integral, 1, None, closed="left"), None],
     "labelled_ids": "no_validation",
     "labels": "no_validation",
     "X_labelled": "no_validation",
@@ -205,6 +206,7 @@ def minority_sampling(
     *,
     minority: Any = None,
     per_class: bool = False,
+    exploit_until: int | None = None,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -236,10 +238,14 @@ def minority_sampling(
         favours the class the model finds easiest; ``True`` takes the classes in turn (the
         one with the fewest labelled items first), each its most likely item not yet taken,
         so every known minority class gets an even share. One minority class: no difference.
+    exploit_until : int or None, default=None
+        A quota: a minority class with at least this many labelled items is no longer
+        exploited, and its share of the batch goes to predictive entropy (with every class
+        at its quota, the whole batch). ``None``: no quota.
     labelled_ids, labels, X_labelled : optional
-        Query-strategy context (``labels`` is read when ``minority=None`` and, with
-        ``per_class``, for the order of the classes); a modAL learner's ``y_training`` is
-        the fallback.
+        Query-strategy context (``labels`` is read when ``minority=None``, with
+        ``per_class`` for the order of the classes and with ``exploit_until`` for the
+        quota); a modAL learner's ``y_training`` is the fallback.
     random_state : None, int or RandomState
         Not used (the selection is deterministic).
     **kwargs
@@ -260,6 +266,7 @@ def minority_sampling(
         1.0,
         minority,
         per_class,
+        exploit_until,
         labelled_ids,
         labels,
         X_labelled,
@@ -279,6 +286,7 @@ def minority_mix_sampling(
     exploit: float = 0.5,
     minority: Any = None,
     per_class: bool = False,
+    exploit_until: int | None = None,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -312,10 +320,14 @@ def minority_mix_sampling(
         favours the class the model finds easiest; ``True`` takes the classes in turn (the
         one with the fewest labelled items first), each its most likely item not yet taken,
         so every known minority class gets an even share. One minority class: no difference.
+    exploit_until : int or None, default=None
+        A quota: a minority class with at least this many labelled items is no longer
+        exploited, and its share of the batch goes to predictive entropy (with every class
+        at its quota, the whole batch). ``None``: no quota.
     labelled_ids, labels, X_labelled : optional
-        Query-strategy context (``labels`` is read when ``minority=None`` and, with
-        ``per_class``, for the order of the classes); a modAL learner's ``y_training`` is
-        the fallback.
+        Query-strategy context (``labels`` is read when ``minority=None``, with
+        ``per_class`` for the order of the classes and with ``exploit_until`` for the
+        quota); a modAL learner's ``y_training`` is the fallback.
     random_state : None, int or RandomState
         Not used (the selection is deterministic).
     **kwargs
@@ -337,6 +349,7 @@ def minority_mix_sampling(
         exploit,
         minority,
         per_class,
+        exploit_until,
         labelled_ids,
         labels,
         X_labelled,
@@ -351,6 +364,7 @@ def _exploit_then_explore(
     exploit: float,
     minority: Any,
     per_class: bool,
+    exploit_until: int | None,
     labelled_ids: Any,
     labels: Any,
     X_labelled: Any,
@@ -358,18 +372,30 @@ def _exploit_then_explore(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
     ``per_class``), the rest by entropy (all of them by entropy while the classifier knows no
-    minority class)."""
+    minority class below its ``exploit_until`` quota)."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
     proba = _predict_proba(classifier, X, n, strategy)
     columns = _known_minority_columns(
         classifier, proba, minority, labelled_ids, labels, X_labelled, strategy
     )
-    if columns.size == 0:  # no minority class known yet: the whole batch explores
+    counts = None
+    if exploit_until is not None:
+        counts = _labelled_counts(classifier, proba, labelled_ids, labels, X_labelled, strategy)
+    elif per_class and columns.size > 1:  # for the order only: without labels, column order
+        has_labels = labels is not None or getattr(classifier, "y_training", None) is not None
+        counts = (
+            _labelled_counts(classifier, proba, labelled_ids, labels, X_labelled, strategy)
+            if has_labels
+            else np.zeros(proba.shape[1], dtype=np.int64)
+        )
+    if exploit_until is not None:
+        columns = columns[counts[columns] < exploit_until]
+    if columns.size == 0:  # no minority class to exploit (yet, or any more)
         exploit = 0.0
     n_exploit = min(n_instances, int(np.floor(exploit * n_instances + 0.5)))
     if per_class and columns.size > 1:
-        order = _fewest_labelled_first(columns, classifier, proba, labels)
+        order = columns[np.argsort(counts[columns], kind="stable")]  # fewest labelled first
         exploited, exploit_scores = _round_robin(proba[:, order], n_exploit)
     else:
         p_min = proba[:, columns].sum(axis=1)
@@ -408,18 +434,20 @@ def _known_minority_columns(
     )
 
 
-def _fewest_labelled_first(
-    columns: np.ndarray, classifier: Any, proba: np.ndarray, labels: Any
+def _labelled_counts(
+    classifier: Any,
+    proba: np.ndarray,
+    labelled_ids: Any,
+    labels: Any,
+    X_labelled: Any,
+    strategy: str,
 ) -> np.ndarray:
-    """``columns`` ordered by the number of labelled items of their class, fewest first (ties,
-    or no labels in the context: column order)."""
-    if labels is None:
-        labels = getattr(classifier, "y_training", None)
-    if labels is None:
-        return columns
-    known = _label_columns(np.asarray(labels).ravel(), _classes(classifier, proba.shape[1]))
-    counts = np.bincount(known[known >= 0], minlength=proba.shape[1])
-    return columns[np.argsort(counts[columns], kind="stable")]
+    """Labelled items per ``predict_proba`` column (labels the model does not know left out)."""
+    _, labels = _labelled_set(
+        classifier, labelled_ids, labels, X_labelled, strategy, need_items=False
+    )
+    known = _label_columns(labels, _classes(classifier, proba.shape[1]))
+    return np.bincount(known[known >= 0], minlength=proba.shape[1])
 
 
 def _round_robin(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
