@@ -357,6 +357,16 @@ def embed(names: Sequence[str], *, log: Callable[[str], None] = print) -> None:
         )
 
 
+def _all_complete(out: Path, config: ExperimentConfig) -> bool:
+    """Whether every run of ``config`` in ``out`` has finished (read-only, no lock taken)."""
+    store = ResultsDir(out)
+    for spec in config.runs():
+        run = store.run(spec.run_id)
+        if not run.exists() or run.read_manifest().get("status") != "complete":
+            return False
+    return True
+
+
 def run(
     names: Sequence[str],
     configs: Mapping[str, Configuration],
@@ -380,6 +390,10 @@ def run(
         for name, conf in configs.items():
             config = conf.experiment(task_name, seeds=seeds, tasks=tasks, **overrides)
             out = run_dir(root, task_name, name, config)
+            if _all_complete(out, config):  # read without the lock: other processes may check too
+                spent[task_name][name] = 0.0
+                log(f"{task_name} / {name}: complete (0 s) -> {out}")
+                continue
             t0 = time.perf_counter()
             result = run_experiment(
                 config,

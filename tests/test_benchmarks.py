@@ -288,6 +288,20 @@ def test_discovery_resumes_without_redoing_runs(tiny_run):
     assert len(sorted(root.glob("bbc-tech/*/runs/*/rounds.jsonl"))) == 8
 
 
+def test_discovery_checks_complete_runs_without_the_lock(tiny_run):
+    """Two benchmark processes may resume the same finished configuration at once: a finished
+    one is read without taking the results directory's write lock."""
+    from skanchor.experiments.store import ResultsDir
+
+    root, configs, kwargs = tiny_run[:3]
+    (noop_dir,) = root.glob("bbc-tech/noop-*")
+    with ResultsDir(noop_dir).lock():  # another process is "writing" there
+        spent = discovery.run(
+            ["bbc-tech"], {"noop": configs["noop"]}, root=root, log=lambda m: None, **kwargs
+        )
+    assert spent == {"bbc-tech": {"noop": 0.0}}
+
+
 def test_task_vectors_serve_their_own_task_only():
     config = discovery.task_config("bbc-tech", TINY, **TFIDF)
     task = discovery.load_task("bbc-tech", config)
