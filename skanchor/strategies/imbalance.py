@@ -336,8 +336,9 @@ def minority_mix_sampling(
     Returns
     -------
     positions : ndarray of int64, shape (n_instances,)
-        Positions into ``X``: the exploited items first (by decreasing P(minority)), then the
-        explored ones (by decreasing entropy).
+        Positions into ``X``: the exploited items first (by decreasing P(minority), or with
+        ``per_class`` in the order the classes took them), then the explored ones (by
+        decreasing entropy).
     scores : ndarray of float64, shape (n_instances,)
         P(minority) for the exploited items (with ``per_class``, the probability of the class
         each was selected for), the entropy (nats) for the explored ones.
@@ -380,15 +381,9 @@ def _exploit_then_explore(
         classifier, proba, minority, labelled_ids, labels, X_labelled, strategy
     )
     counts = None
-    if exploit_until is not None:
-        counts = _labelled_counts(classifier, proba, labelled_ids, labels, X_labelled, strategy)
-    elif per_class and columns.size > 1:  # for the order only: without labels, column order
-        has_labels = labels is not None or getattr(classifier, "y_training", None) is not None
-        counts = (
-            _labelled_counts(classifier, proba, labelled_ids, labels, X_labelled, strategy)
-            if has_labels
-            else np.zeros(proba.shape[1], dtype=np.int64)
-        )
+    if exploit_until is not None or (per_class and columns.size > 1):
+        # the quota needs the labels; the order of the classes falls back to column order
+        counts = _labelled_counts(classifier, proba, labels, strategy, exploit_until is not None)
     if exploit_until is not None:
         columns = columns[counts[columns] < exploit_until]
     if columns.size == 0:  # no minority class to exploit (yet, or any more)
@@ -435,17 +430,13 @@ def _known_minority_columns(
 
 
 def _labelled_counts(
-    classifier: Any,
-    proba: np.ndarray,
-    labelled_ids: Any,
-    labels: Any,
-    X_labelled: Any,
-    strategy: str,
+    classifier: Any, proba: np.ndarray, labels: Any, strategy: str, required: bool
 ) -> np.ndarray:
-    """Labelled items per ``predict_proba`` column (labels the model does not know left out)."""
-    _, labels = _labelled_set(
-        classifier, labelled_ids, labels, X_labelled, strategy, need_items=False
-    )
+    """Labelled items per ``predict_proba`` column (labels the model does not know left out);
+    zeros when no labels are at hand and they are not ``required``."""
+    if labels is None and getattr(classifier, "y_training", None) is None and not required:
+        return np.zeros(proba.shape[1], dtype=np.int64)
+    _, labels = _labelled_set(classifier, None, labels, None, strategy, need_items=False)
     known = _label_columns(labels, _classes(classifier, proba.shape[1]))
     return np.bincount(known[known >= 0], minlength=proba.shape[1])
 
