@@ -295,7 +295,8 @@ def _jsonable(value: Any) -> Any:
 def effective_settings(config: ExperimentConfig) -> dict:
     """Everything that shapes a run of ``config`` except its seeds: the configuration's
     identity plus the parameters the filter, the strategy and the classifier take by default
-    (so a changed library default gives a new results directory, never a mixed one)."""
+    and a preset's strategy parameters (so a changed library default or preset gives a new
+    results directory, never a mixed one)."""
     (method,) = config.methods
     (classifier,) = config.classifiers
     spec = METHODS[method]
@@ -312,11 +313,14 @@ def effective_settings(config: ExperimentConfig) -> dict:
         if k not in ("random_state", "data_random_state")
     }
     strategy = spec.strategy or config.strategies[0]
+    strategy_settings = [strategy, str(inspect.signature(STRATEGIES[strategy]))]
+    if spec.strategy_params:  # a preset's own ones are not in the configuration's identity
+        strategy_settings.append(dict(spec.strategy_params))
     return _jsonable(
         {
             "identity": config.identity(),
             "filter": [type(filt).__qualname__, filter_params],
-            "strategy": [strategy, str(inspect.signature(STRATEGIES[strategy]))],
+            "strategy": strategy_settings,
             "classifier": [type(model.named_steps["model"]).__qualname__, model_params],
         }
     )

@@ -127,10 +127,10 @@ PRESETS: dict[str, Preset] = {
             "discovery",
             "AnchorAL for finding a rare class: the paper's anchoring, exploration for "
             "unlabelled classes, minority-aware selection on the subpool (an even share for "
-            "each minority class)",
+            "each minority class, uncertainty judged at the labelled class prior)",
             {},
             "minority_mix",
-            {"per_class": True},
+            {"per_class": True, "explore_prior": "labelled"},
         ),
     )
 }

@@ -161,6 +161,22 @@ def test_run_dir_changes_with_the_effective_settings(tmp_path):
         assert discovery.run_dir(tmp_path, "sms-spam", "anchoral", config) != path
 
 
+def test_run_dir_changes_with_a_presets_strategy_parameters(tmp_path, monkeypatch):
+    """A preset's own strategy parameters are not in the configuration's identity: a
+    changed preset must still get a new results directory, never resume the old one."""
+    import dataclasses
+
+    from skanchor.experiments.components import METHODS
+
+    name = discovery.RECOMMENDED
+    config = discovery.CONFIGS[name].experiment("sms-spam")
+    path = discovery.run_dir(tmp_path, "sms-spam", name, config)
+    spec = METHODS[name]
+    changed = {**spec.strategy_params, "exploit": 0.25}
+    monkeypatch.setitem(METHODS, name, dataclasses.replace(spec, strategy_params=changed))
+    assert discovery.run_dir(tmp_path, "sms-spam", name, config) != path
+
+
 def test_command_line_adds_configurations_by_name(capsys):
     args = discovery.parse_args(
         [

@@ -58,13 +58,14 @@ def test_query_strategy_builds_the_preset():
 
 def test_discovery_shares_the_exploited_items_between_minority_classes():
     """The ``discovery`` preset runs ``minority_mix`` with ``per_class=True`` (tuning round 4
-    of benchmarks/RESULTS.md): with two minority classes, each gets its share of a batch."""
+    of benchmarks/RESULTS.md) and ``explore_prior="labelled"`` (round 6): with two minority
+    classes, each gets its share of a batch."""
     rng = np.random.default_rng(0)
     centres = {0: 0.0, 1: 3.0, 2: -3.0}
     y = np.r_[np.zeros(300, int), np.ones(15, int), np.full(15, 2)]
     X = np.vstack([rng.normal(centres[c], 1.0, (1, 8)) for c in y])
     preset = get_preset("discovery")
-    assert preset.strategy_params == {"per_class": True}
+    assert preset.strategy_params == {"per_class": True, "explore_prior": "labelled"}
     index = ExactIndex().add(X)
     query = preset.query_strategy(index, minority=[1, 2], classes=[0, 1, 2], random_state=0)
     labelled = np.r_[0:20, 300:303, 315:317]  # class 2 has fewer labels: it goes first

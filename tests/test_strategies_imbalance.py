@@ -396,6 +396,27 @@ def test_exploit_until_stops_exploiting_a_class_at_its_quota():
         minority_mix_sampling(clf, ids, 2, minority="y", exploit_until=0, labels=labels)
 
 
+def test_explore_prior_looks_at_the_boundary_of_the_labelled_prior():
+    """With 1 minority label in 10, P = 0.9 under equal priors (a balanced model) is 0.5 under
+    the labelled prior: that item is the most uncertain one, not the P = 0.5 one."""
+    clf = Table(np.array([[0.5, 0.5], [0.1, 0.9], [0.01, 0.99], [0.99, 0.01]]), ["maj", "min"])
+    ids = np.arange(4)
+    labels = ["maj"] * 9 + ["min"]
+    plain = minority_mix_sampling(clf, ids, 1, exploit=0.0, labels=labels)
+    shifted = minority_mix_sampling(
+        clf, ids, 1, exploit=0.0, explore_prior="labelled", labels=labels
+    )
+    assert plain[0].tolist() == [0] and shifted[0].tolist() == [1]
+    np.testing.assert_allclose(shifted[1], [np.log(2)])  # the re-weighted entropy, in nats
+    # the exploited share is unchanged; the explored one skips it
+    mixed = minority_mix_sampling(clf, ids, 2, explore_prior="labelled", labels=labels)
+    assert mixed[0].tolist() == [2, 1]
+    with pytest.raises(ValueError, match="needs the labelled set"):
+        minority_mix_sampling(clf, ids, 1, explore_prior="labelled")
+    with pytest.raises(InvalidParameterError, match="'explore_prior' parameter"):
+        minority_mix_sampling(clf, ids, 1, explore_prior="uniform", labels=labels)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(3, 5), st.integers(1, 30), st.floats(0, 1), st.integers(0, 2**16))
 def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed):

@@ -24,7 +24,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from skanchor._ranking import top_k as _top_k
 from skanchor.strategies._common import (
@@ -267,6 +267,7 @@ def minority_sampling(
         minority,
         per_class,
         exploit_until,
+        None,
         labelled_ids,
         labels,
         X_labelled,
@@ -275,7 +276,11 @@ def minority_sampling(
 
 
 @validate_params(
-    {**_CONTEXT, "exploit": [Interval(Real, 0, 1, closed="both")]},
+    {
+        **_CONTEXT,
+        "exploit": [Interval(Real, 0, 1, closed="both")],
+        "explore_prior": [StrOptions({"labelled"}), None],
+    },
     prefer_skip_nested_validation=True,
 )
 def minority_mix_sampling(
@@ -287,6 +292,7 @@ def minority_mix_sampling(
     minority: Any = None,
     per_class: bool = False,
     exploit_until: int | None = None,
+    explore_prior: str | None = None,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -324,10 +330,16 @@ def minority_mix_sampling(
         A quota: a minority class with at least this many labelled items is no longer
         exploited, and its share of the batch goes to predictive entropy (with every class
         at its quota, the whole batch). ``None``: no quota.
+    explore_prior : {"labelled"} or None, default=None
+        ``"labelled"``: the explored items are ranked by the entropy of the probabilities
+        multiplied by the labelled class shares (and renormalised). For a classifier trained
+        with balanced class weights, whose probabilities assume equal class priors, this
+        turns them back to the labelled set's prior, so exploration looks at the unweighted
+        decision boundary instead of the balanced one. ``None``: the plain entropy.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (``labels`` is read when ``minority=None``, with
-        ``per_class`` for the order of the classes and with ``exploit_until`` for the
-        quota); a modAL learner's ``y_training`` is the fallback.
+        ``per_class`` for the order of the classes, with ``exploit_until`` for the
+        quota and with ``explore_prior``); a modAL learner's ``y_training`` is the fallback.
     random_state : None, int or RandomState
         Not used (the selection is deterministic).
     **kwargs
@@ -341,7 +353,8 @@ def minority_mix_sampling(
         decreasing entropy).
     scores : ndarray of float64, shape (n_instances,)
         P(minority) for the exploited items (with ``per_class``, the probability of the class
-        each was selected for), the entropy (nats) for the explored ones.
+        each was selected for), the entropy (nats) for the explored ones (of the
+        re-weighted probabilities with ``explore_prior``).
     """
     return _exploit_then_explore(
         classifier,
@@ -351,6 +364,7 @@ def minority_mix_sampling(
         minority,
         per_class,
         exploit_until,
+        explore_prior,
         labelled_ids,
         labels,
         X_labelled,
@@ -366,6 +380,7 @@ def _exploit_then_explore(
     minority: Any,
     per_class: bool,
     exploit_until: int | None,
+    explore_prior: str | None,
     labelled_ids: Any,
     labels: Any,
     X_labelled: Any,
@@ -373,7 +388,8 @@ def _exploit_then_explore(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
     ``per_class``), the rest by entropy (all of them by entropy while the classifier knows no
-    minority class below its ``exploit_until`` quota)."""
+    minority class below its ``exploit_until`` quota), of the probabilities re-weighted by
+    the labelled class shares with ``explore_prior="labelled"``."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
     proba = _predict_proba(classifier, X, n, strategy)
@@ -381,9 +397,10 @@ def _exploit_then_explore(
         classifier, proba, minority, labelled_ids, labels, X_labelled, strategy
     )
     counts = None
-    if exploit_until is not None or (per_class and columns.size > 1):
-        # the quota needs the labels; the order of the classes falls back to column order
-        counts = _labelled_counts(classifier, proba, labels, strategy, exploit_until is not None)
+    required = exploit_until is not None or explore_prior is not None
+    if required or (per_class and columns.size > 1):
+        # the quota and the prior need the labels; the class order falls back to column order
+        counts = _labelled_counts(classifier, proba, labels, strategy, required)
     if exploit_until is not None:
         columns = columns[counts[columns] < exploit_until]
     if columns.size == 0:  # no minority class to exploit (yet, or any more)
@@ -399,7 +416,11 @@ def _exploit_then_explore(
     rest = np.ones(n, dtype=bool)
     rest[exploited] = False
     candidates = np.flatnonzero(rest)
-    entropy = predictive_entropy(proba[candidates])
+    explore = proba[candidates]
+    if explore_prior is not None:
+        explore = explore * counts
+        explore /= np.maximum(explore.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
+    entropy = predictive_entropy(explore)
     best = _top_k(entropy, n_instances - n_exploit, largest=True)
     positions = np.concatenate([exploited, candidates[best]])
     scores = np.concatenate([exploit_scores, entropy[best]])
