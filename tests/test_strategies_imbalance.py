@@ -1,5 +1,7 @@
 """Imbalance-aware query strategies: GALAXY, DIRECT, active search, label propagation."""
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skanchor import AnchoredQueryStrategy, AnchorSubpool, ExactIndex, HNSWIndex
+from skanchor.presets import RECOMMENDED, get_preset
 from skanchor.strategies import (
     STRATEGIES,
     UnseenMinorityWarning,
@@ -544,9 +547,18 @@ def test_propagate_labels_on_a_path():
 # ---------------------------------------------------------------------------------------------
 
 
+#: Every imbalance-aware strategy, and minority_mix as the recommended preset runs it.
+PROPERTY_CASES = {
+    **IMBALANCE,
+    "minority_mix (discovery preset)": functools.partial(
+        minority_mix_sampling, **get_preset(RECOMMENDED).strategy_params
+    ),
+}
+
+
 @settings(max_examples=25, deadline=None)
 @given(
-    st.sampled_from(sorted(IMBALANCE)),
+    st.sampled_from(sorted(PROPERTY_CASES)),
     st.integers(2, 4),
     st.integers(1, 30),
     st.integers(0, 2**16),
@@ -565,7 +577,7 @@ def test_unique_exact_count_and_deterministic(name, n_classes, n_instances, seed
         "pool_ids": np.arange(n_pool),
         "index": index,
     }
-    strategy = IMBALANCE[name]
+    strategy = PROPERTY_CASES[name]
     pos, scores = strategy(clf, np.arange(n_pool), n_instances, random_state=seed, **context)
     again, _ = strategy(clf, np.arange(n_pool), n_instances, random_state=seed, **context)
     assert pos.dtype == np.int64 and scores.dtype == np.float64
