@@ -547,6 +547,27 @@ def test_propagate_labels_on_a_path():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_explore_first_is_plain_entropy_until_enough_labels():
+    clf = Table(np.array([[0.5, 0.5], [0.1, 0.9], [0.01, 0.99], [0.99, 0.01]]), ["maj", "min"])
+    ids = np.arange(4)
+    labels = ["maj"] * 9 + ["min"]  # 10 labelled
+    mix = {"explore_prior": "labelled", "labels": labels}
+    by_entropy = entropy_sampling(clf, ids, 2)[0].tolist()
+    assert by_entropy == [0, 1]
+    # fewer labelled than explore_first: plain entropy, neither exploitation nor the prior
+    assert minority_mix_sampling(clf, ids, 2, explore_first=11, **mix)[0].tolist() == by_entropy
+    # from explore_first on: the mix as without it
+    assert (
+        minority_mix_sampling(clf, ids, 2, explore_first=10, **mix)[0].tolist()
+        == minority_mix_sampling(clf, ids, 2, **mix)[0].tolist()
+        == [2, 1]
+    )
+    with pytest.raises(ValueError, match="needs the labelled set"):
+        minority_mix_sampling(clf, ids, 1, explore_first=5)
+    with pytest.raises(InvalidParameterError, match="'explore_first' parameter"):
+        minority_mix_sampling(clf, ids, 1, explore_first=0, labels=labels)
+
+
 #: Every imbalance-aware strategy, and minority_mix as the recommended preset runs it.
 PROPERTY_CASES = {
     **IMBALANCE,

@@ -280,6 +280,7 @@ def minority_sampling(
         **_CONTEXT,
         "exploit": [Interval(Real, 0, 1, closed="both")],
         "explore_prior": [StrOptions({"labelled"}), None],
+        "explore_first": [Interval(Integral, 1, None, closed="left"), None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -293,6 +294,7 @@ def minority_mix_sampling(
     per_class: bool = False,
     exploit_until: int | None = None,
     explore_prior: str | None = None,
+    explore_first: int | None = None,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -336,10 +338,14 @@ def minority_mix_sampling(
         with balanced class weights, whose probabilities assume equal class priors, this
         turns them back to the labelled set's prior, so exploration looks at the unweighted
         decision boundary instead of the balanced one. ``None``: the plain entropy.
+    explore_first : int or None, default=None
+        A warm-up: while fewer than this many items are labelled, the whole batch is the
+        plain predictive entropy (no exploitation, no ``explore_prior``). ``None``: none.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (``labels`` is read when ``minority=None``, with
         ``per_class`` for the order of the classes, with ``exploit_until`` for the
-        quota and with ``explore_prior``); a modAL learner's ``y_training`` is the fallback.
+        quota, with ``explore_prior`` and with ``explore_first``); a modAL learner's
+        ``y_training`` is the fallback.
     random_state : None, int or RandomState
         Not used (the selection is deterministic).
     **kwargs
@@ -369,6 +375,7 @@ def minority_mix_sampling(
         labels,
         X_labelled,
         "minority_mix_sampling",
+        explore_first=explore_first,
     )
 
 
@@ -385,11 +392,13 @@ def _exploit_then_explore(
     labels: Any,
     X_labelled: Any,
     strategy: str,
+    explore_first: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
     ``per_class``), the rest by entropy (all of them by entropy while the classifier knows no
     minority class below its ``exploit_until`` quota), of the probabilities re-weighted by
-    the labelled class shares with ``explore_prior="labelled"``."""
+    the labelled class shares with ``explore_prior="labelled"``; all of them by plain entropy
+    while fewer than ``explore_first`` items are labelled."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
     proba = _predict_proba(classifier, X, n, strategy)
@@ -397,10 +406,12 @@ def _exploit_then_explore(
         classifier, proba, minority, labelled_ids, labels, X_labelled, strategy
     )
     counts = None
-    required = exploit_until is not None or explore_prior is not None
+    required = exploit_until is not None or explore_prior is not None or explore_first is not None
     if required or (per_class and columns.size > 1):
-        # the quota and the prior need the labels; the class order falls back to column order
+        # the quota, the prior and the warm-up need the labels; class order falls back to columns
         counts = _labelled_counts(classifier, proba, labels, strategy, required)
+    if explore_first is not None and counts.sum() < explore_first:  # the warm-up: plain entropy
+        exploit, explore_prior = 0.0, None
     if exploit_until is not None:
         columns = columns[counts[columns] < exploit_until]
     if columns.size == 0:  # no minority class to exploit (yet, or any more)
