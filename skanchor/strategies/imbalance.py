@@ -268,6 +268,7 @@ def minority_sampling(
         per_class,
         exploit_until,
         None,
+        None,
         labelled_ids,
         labels,
         X_labelled,
@@ -371,11 +372,11 @@ def minority_mix_sampling(
         per_class,
         exploit_until,
         explore_prior,
+        explore_first,
         labelled_ids,
         labels,
         X_labelled,
         "minority_mix_sampling",
-        explore_first=explore_first,
     )
 
 
@@ -388,11 +389,11 @@ def _exploit_then_explore(
     per_class: bool,
     exploit_until: int | None,
     explore_prior: str | None,
+    explore_first: int | None,
     labelled_ids: Any,
     labels: Any,
     X_labelled: Any,
     strategy: str,
-    explore_first: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
     ``per_class``), the rest by entropy (all of them by entropy while the classifier knows no
