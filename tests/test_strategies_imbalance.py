@@ -399,12 +399,16 @@ def test_exploit_until_stops_exploiting_a_class_at_its_quota():
         minority_mix_sampling(clf, ids, 2, minority="y", exploit_until=0, labels=labels)
 
 
+#: A balanced model's probabilities (maj, min) for 4 items, and 1 minority label in 10.
+PRIOR_PROBA = [[0.5, 0.5], [0.1, 0.9], [0.01, 0.99], [0.99, 0.01]]
+PRIOR_LABELS = ["maj"] * 9 + ["min"]
+
+
 def test_explore_prior_looks_at_the_boundary_of_the_labelled_prior():
     """With 1 minority label in 10, P = 0.9 under equal priors (a balanced model) is 0.5 under
     the labelled prior: that item is the most uncertain one, not the P = 0.5 one."""
-    clf = Table(np.array([[0.5, 0.5], [0.1, 0.9], [0.01, 0.99], [0.99, 0.01]]), ["maj", "min"])
-    ids = np.arange(4)
-    labels = ["maj"] * 9 + ["min"]
+    clf = Table(PRIOR_PROBA, ["maj", "min"])
+    ids, labels = np.arange(4), PRIOR_LABELS
     plain = minority_mix_sampling(clf, ids, 1, exploit=0.0, labels=labels)
     shifted = minority_mix_sampling(
         clf, ids, 1, exploit=0.0, explore_prior="labelled", labels=labels
@@ -418,6 +422,26 @@ def test_explore_prior_looks_at_the_boundary_of_the_labelled_prior():
         minority_mix_sampling(clf, ids, 1, explore_prior="labelled")
     with pytest.raises(InvalidParameterError, match="'explore_prior' parameter"):
         minority_mix_sampling(clf, ids, 1, explore_prior="uniform", labels=labels)
+
+
+def test_explore_first_is_plain_entropy_until_enough_labels():
+    clf = Table(PRIOR_PROBA, ["maj", "min"])
+    ids, labels = np.arange(4), PRIOR_LABELS  # 10 labelled
+    mix = {"explore_prior": "labelled", "labels": labels}
+    by_entropy = entropy_sampling(clf, ids, 2)[0].tolist()
+    assert by_entropy == [0, 1]
+    # fewer labelled than explore_first: plain entropy, neither exploitation nor the prior
+    assert minority_mix_sampling(clf, ids, 2, explore_first=11, **mix)[0].tolist() == by_entropy
+    # from explore_first on: the mix as without it
+    assert (
+        minority_mix_sampling(clf, ids, 2, explore_first=10, **mix)[0].tolist()
+        == minority_mix_sampling(clf, ids, 2, **mix)[0].tolist()
+        == [2, 1]
+    )
+    with pytest.raises(ValueError, match="needs the labelled set"):
+        minority_mix_sampling(clf, ids, 1, explore_first=5)
+    with pytest.raises(InvalidParameterError, match="'explore_first' parameter"):
+        minority_mix_sampling(clf, ids, 1, explore_first=0, labels=labels)
 
 
 @settings(max_examples=30, deadline=None)
@@ -545,27 +569,6 @@ def test_propagate_labels_on_a_path():
 # ---------------------------------------------------------------------------------------------
 # Properties shared by every imbalance-aware strategy
 # ---------------------------------------------------------------------------------------------
-
-
-def test_explore_first_is_plain_entropy_until_enough_labels():
-    clf = Table(np.array([[0.5, 0.5], [0.1, 0.9], [0.01, 0.99], [0.99, 0.01]]), ["maj", "min"])
-    ids = np.arange(4)
-    labels = ["maj"] * 9 + ["min"]  # 10 labelled
-    mix = {"explore_prior": "labelled", "labels": labels}
-    by_entropy = entropy_sampling(clf, ids, 2)[0].tolist()
-    assert by_entropy == [0, 1]
-    # fewer labelled than explore_first: plain entropy, neither exploitation nor the prior
-    assert minority_mix_sampling(clf, ids, 2, explore_first=11, **mix)[0].tolist() == by_entropy
-    # from explore_first on: the mix as without it
-    assert (
-        minority_mix_sampling(clf, ids, 2, explore_first=10, **mix)[0].tolist()
-        == minority_mix_sampling(clf, ids, 2, **mix)[0].tolist()
-        == [2, 1]
-    )
-    with pytest.raises(ValueError, match="needs the labelled set"):
-        minority_mix_sampling(clf, ids, 1, explore_first=5)
-    with pytest.raises(InvalidParameterError, match="'explore_first' parameter"):
-        minority_mix_sampling(clf, ids, 1, explore_first=0, labels=labels)
 
 
 #: Every imbalance-aware strategy, and minority_mix as the recommended preset runs it.
