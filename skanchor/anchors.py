@@ -23,8 +23,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
+from skanchor._kmeans import kmeans_plusplus, one_blas_thread
 from skanchor._params import PerClass, RegistryName, label_key, lookup_name, per_class
 from skanchor._proba import predictive_entropy
 
@@ -107,56 +107,6 @@ def _first_of_each_distinct_row(vectors: np.ndarray) -> np.ndarray:
     return np.sort(first)
 
 
-def _kmeans_plusplus(X: np.ndarray, n_clusters: int, rng: np.random.RandomState) -> np.ndarray:
-    """Indices chosen by greedy k-means++ seeding: :func:`sklearn.cluster.kmeans_plusplus`.
-
-    The same algorithm, operations and random draws as scikit-learn's (unit weights,
-    ``2 + ln k`` local trials), so it returns the same indices for the same seed (the test
-    suite checks this), without sklearn's per-call validation and array-API dispatch, which
-    cost several times the arithmetic on anchor-sized inputs (~1,000 x 384, k = 10) and
-    dominated AnchorAL's per-query overhead. ``X`` is float64 with at least ``n_clusters``
-    rows.
-    """
-    n_samples = X.shape[0]
-    n_local_trials = 2 + int(np.log(n_clusters))
-    sq_norms = np.einsum("ij,ij->i", X, X)
-    weights = np.ones(n_samples, dtype=X.dtype)
-
-    def sq_distances(rows: np.ndarray) -> np.ndarray:
-        dist = -2 * (X[rows] @ X.T)
-        dist += sq_norms[rows, None]
-        dist += sq_norms[None, :]
-        return np.maximum(dist, 0, out=dist)
-
-    indices = np.empty(n_clusters, dtype=np.int64)
-    indices[0] = rng.choice(n_samples, p=weights / weights.sum())
-    closest = sq_distances(indices[:1])[0]
-    potential = closest @ weights
-    for c in range(1, n_clusters):
-        targets = rng.uniform(size=n_local_trials) * potential
-        candidates = np.searchsorted(np.cumsum(weights * closest), targets)
-        np.clip(candidates, None, n_samples - 1, out=candidates)
-        dist = sq_distances(candidates)
-        np.minimum(closest, dist, out=dist)
-        potentials = dist @ weights
-        best = int(np.argmin(potentials))
-        potential, closest = potentials[best], dist[best]
-        indices[c] = candidates[best]
-    return indices
-
-
-# BLAS on one thread for anchor selection: its products are tiny, and waking a thread pool that
-# a preceding model fit left busy cost up to ~100 ms per query on a 2-core machine.
-_THREADPOOLS: ThreadpoolController | None = None
-
-
-def _one_blas_thread():
-    global _THREADPOOLS
-    if _THREADPOOLS is None:
-        _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=1, user_api="blas")
-
-
 def _select_anchors(
     vectors: np.ndarray,
     n_anchors: int,
@@ -186,8 +136,8 @@ def _select_anchors(
     first = _first_of_each_distinct_row(vectors)
     if first.size <= n_anchors:
         return first.astype(np.int64)
-    with _one_blas_thread():
-        chosen = _kmeans_plusplus(
+    with one_blas_thread():
+        chosen = kmeans_plusplus(
             np.asarray(vectors[first], dtype=np.float64),
             n_anchors,
             check_random_state(random_state),

@@ -444,6 +444,61 @@ def test_explore_first_is_plain_entropy_until_enough_labels():
         minority_mix_sampling(clf, ids, 1, explore_first=0, labels=labels)
 
 
+class RowTable(Table):
+    """A :class:`Table` on feature rows: column 0 holds the id, the row is the representation."""
+
+    def predict_proba(self, X):
+        return super().predict_proba(np.asarray(X)[:, 0])
+
+
+def test_diverse_explores_beyond_near_duplicates():
+    """Four near-twins have the highest entropy: the top 2 by entropy are two of them; with
+    diverse=3 (a shortlist of 6) the batch takes one twin and one item from elsewhere."""
+    p_min = [0.5, 0.499, 0.498, 0.497, 0.45, 0.44, 0.05]
+    where = [[1, 0], [1, 0.001], [1, -0.001], [1, 0.002], [0, 1], [-1, 1], [0, -1]]
+    X = np.column_stack([np.arange(7), np.asarray(where, dtype=float) * 10])
+    clf = RowTable(np.column_stack([1 - np.asarray(p_min), p_min]), ["maj", "min"])
+    labels = ["maj"] * 9 + ["min"]
+    plain = minority_mix_sampling(clf, X, 2, exploit=0.0, labels=labels)[0].tolist()
+    assert plain == [0, 1]
+    for seed in range(5):
+        pos, scores = minority_mix_sampling(
+            clf, X, 2, exploit=0.0, diverse=3, labels=labels, random_state=seed
+        )
+        twin, other = pos.tolist()  # by decreasing entropy: the twin first
+        assert twin in (0, 1, 2, 3) and other in (4, 5)
+        assert scores[0] > scores[1]
+    # diverse=1 is the top k; the exploited share is never diversified
+    assert (
+        minority_mix_sampling(clf, X, 2, exploit=0.0, diverse=1, labels=labels)[0].tolist() == plain
+    )
+    assert minority_mix_sampling(clf, X, 4, diverse=3, labels=labels, random_state=0)[0][
+        :2
+    ].tolist() == [0, 1]
+    with pytest.raises(InvalidParameterError, match="'diverse' parameter"):
+        minority_mix_sampling(clf, X, 2, diverse=0.5, labels=labels)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 4), st.integers(1, 30), st.sampled_from([1.5, 3, 10]), st.integers(0, 2**16))
+def test_diverse_share_properties(n_classes, n_instances, diverse, seed):
+    """No duplicate, exactly n_instances, deterministic for a seed, twins in the pool."""
+    rng = np.random.default_rng(seed)
+    n_pool = 40
+    proba = rng.dirichlet(np.ones(n_classes), size=n_pool)
+    vectors = rng.normal(size=(n_pool, 6))
+    vectors[1::2] = vectors[::2]  # every item has a twin
+    X = np.column_stack([np.arange(n_pool), vectors])
+    clf = RowTable(proba, np.arange(n_classes))
+    labels = np.r_[np.arange(n_classes), rng.integers(0, n_classes, 10)]
+    params = {**get_preset(RECOMMENDED).strategy_params, "diverse": diverse, "labels": labels}
+    pos, scores = minority_mix_sampling(clf, X, n_instances, random_state=seed, **params)
+    again, _ = minority_mix_sampling(clf, X, n_instances, random_state=seed, **params)
+    assert pos.shape == scores.shape == (n_instances,) and pos.dtype == np.int64
+    assert np.unique(pos).size == n_instances and ((pos >= 0) & (pos < n_pool)).all()
+    assert np.isfinite(scores).all() and pos.tolist() == again.tolist()
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(3, 5), st.integers(1, 30), st.floats(0, 1), st.integers(0, 2**16))
 def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed):

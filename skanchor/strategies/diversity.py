@@ -151,15 +151,27 @@ def ftbertkm_sampling(
         # fewer distinct points than clusters: duplicate centres are handled below
         warnings.simplefilter("ignore", ConvergenceWarning)
         km = KMeans(n_clusters=n_instances, n_init=n_init, random_state=rng).fit(H)
-    D = np.asarray(km.transform(H), dtype=np.float64)  # (n, n_instances) distances
-    order = np.lexsort((np.arange(n_instances), D.min(axis=0)))
+    return _result(*_serve_centres(km.transform(H)))
+
+
+def _serve_centres(distances: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each centre's nearest unused item, from ``(n_items, n_centres)`` ``distances``.
+
+    Centres are served in order of their nearest distance (the centre closest to an item wins
+    it), so two centres never return the same item, and fewer distinct points than centres
+    still give distinct items. Returns the positions, in the order the centres were served,
+    and their distances to their centres.
+    """
+    D = np.asarray(distances, dtype=np.float64)
+    n, n_centres = D.shape
+    order = np.lexsort((np.arange(n_centres), D.min(axis=0)))
     used = np.zeros(n, dtype=bool)
-    positions = np.empty(n_instances, dtype=np.int64)
-    scores = np.empty(n_instances, dtype=np.float64)
+    positions = np.empty(n_centres, dtype=np.int64)
+    scores = np.empty(n_centres, dtype=np.float64)
     for rank, centre in enumerate(order):
         column = np.where(used, np.inf, D[:, centre])
         pos = int(np.argmin(column))  # first minimum: smaller position on ties
         used[pos] = True
         positions[rank] = pos
         scores[rank] = D[pos, centre]
-    return _result(positions, scores)
+    return positions, scores

@@ -24,18 +24,24 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from skanchor._kmeans import kmeans, one_blas_thread
 from skanchor._ranking import top_k as _top_k
 from skanchor.strategies._common import (
     STRATEGY_CONSTRAINTS,
     _check_pool_size,
+    _check_random_state,
     _n_items,
     _predict_proba,
+    _proba_and_representation,
     _result,
     _unwrap_learner,
     predictive_entropy,
 )
+from skanchor.strategies.diversity import _serve_centres
 
 __all__ = ["UnseenMinorityWarning", "minority_mix_sampling", "minority_sampling"]
 
@@ -282,6 +288,7 @@ def minority_sampling(
         "exploit": [Interval(Real, 0, 1, closed="both")],
         "explore_prior": [StrOptions({"labelled"}), None],
         "explore_first": [Interval(Integral, 1, None, closed="left"), None],
+        "diverse": [Interval(Real, 1, None, closed="left"), None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -296,6 +303,7 @@ def minority_mix_sampling(
     exploit_until: int | None = None,
     explore_prior: str | None = None,
     explore_first: int | None = None,
+    diverse: float | None = None,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -342,13 +350,20 @@ def minority_mix_sampling(
     explore_first : int or None, default=None
         A warm-up: while fewer than this many items are labelled, the whole batch is the
         plain predictive entropy (no exploitation, no ``explore_prior``). ``None``: none.
+    diverse : float >= 1 or None, default=None
+        A diverse explored share (Zhdanov, 2019): its ``k`` items are chosen among the
+        ``ceil(diverse * k)`` of highest entropy by a k-means with ``k`` clusters on the
+        classifier's representation (:func:`~skanchor.strategies.get_representation`,
+        l2-normalised), weighted by the entropy, each centre taking its nearest item. Near
+        duplicates then rarely share a batch. The exploited share is left as it is (a twin of
+        a minority item is still found). ``None`` (or 1): the top ``k`` by entropy.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (``labels`` is read when ``minority=None``, with
         ``per_class`` for the order of the classes, with ``exploit_until`` for the
         quota, with ``explore_prior`` and with ``explore_first``); a modAL learner's
         ``y_training`` is the fallback.
     random_state : None, int or RandomState
-        Not used (the selection is deterministic).
+        Seeds the k-means of ``diverse`` (otherwise the selection is deterministic).
     **kwargs
         Ignored (modAL passes extra keywords along).
 
@@ -377,6 +392,8 @@ def minority_mix_sampling(
         labels,
         X_labelled,
         "minority_mix_sampling",
+        diverse=diverse,
+        random_state=random_state,
     )
 
 
@@ -394,15 +411,22 @@ def _exploit_then_explore(
     labels: Any,
     X_labelled: Any,
     strategy: str,
+    *,
+    diverse: float | None = None,
+    random_state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
     ``per_class``), the rest by entropy (all of them by entropy while the classifier knows no
     minority class below its ``exploit_until`` quota), of the probabilities re-weighted by
     the labelled class shares with ``explore_prior="labelled"``; all of them by plain entropy
-    while fewer than ``explore_first`` items are labelled."""
+    while fewer than ``explore_first`` items are labelled. With ``diverse``, the entropy
+    ranking only shortlists the explored items and k-means picks among them."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
-    proba = _predict_proba(classifier, X, n, strategy)
+    if diverse is not None and diverse > 1:  # one forward pass for both, where the model can
+        proba, H = _proba_and_representation(classifier, X, n, strategy)
+    else:
+        proba, H = _predict_proba(classifier, X, n, strategy), None
     columns = _known_minority_columns(
         classifier, proba, minority, labelled_ids, labels, X_labelled, strategy
     )
@@ -433,10 +457,32 @@ def _exploit_then_explore(
         explore = explore * counts
         explore /= np.maximum(explore.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
     entropy = predictive_entropy(explore)
-    best = _top_k(entropy, n_instances - n_exploit, largest=True)
+    n_explore = n_instances - n_exploit
+    if H is None or n_explore == 0:
+        best = _top_k(entropy, n_explore, largest=True)
+    else:
+        best = _diverse_top(entropy, H[candidates], n_explore, diverse, random_state)
     positions = np.concatenate([exploited, candidates[best]])
     scores = np.concatenate([exploit_scores, entropy[best]])
     return _result(positions, scores)
+
+
+def _diverse_top(
+    scores: np.ndarray, H: Any, k: int, factor: float, random_state: Any
+) -> np.ndarray:
+    """``k`` positions among the ``ceil(factor * k)`` largest ``scores``: the rows of ``H``
+    (l2-normalised) nearest to the centres of a k-means weighted by the scores, by decreasing
+    score."""
+    shortlist = _top_k(scores, min(scores.size, int(np.ceil(factor * k))), largest=True)
+    if shortlist.size > k:
+        rows = H[shortlist]
+        rows = normalize(rows.toarray() if sp.issparse(rows) else rows).astype(np.float64)
+        weights = np.maximum(scores[shortlist], np.finfo(np.float64).tiny)
+        with one_blas_thread():
+            _, distances = kmeans(rows, k, _check_random_state(random_state), weights)
+        picked, _ = _serve_centres(distances)
+        shortlist = shortlist[picked]
+    return shortlist[np.lexsort((shortlist, -scores[shortlist]))]
 
 
 def _known_minority_columns(
