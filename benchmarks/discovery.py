@@ -461,7 +461,8 @@ def collect(
 ) -> dict[str, dict[str, dict]]:
     """``{task: {configuration: cell}}`` from the results directories; a cell holds the
     quartiles of every :data:`METRICS` entry over the complete runs, their count and seeds,
-    the elapsed time of the runs and the task's pool counts. Missing runs are left out."""
+    the elapsed time of the runs, the task's pool counts and each run's :data:`PAIRED` figures
+    by seed (``per_seed``, for :func:`paired`). Missing runs are left out."""
     out: dict[str, dict[str, dict]] = {}
     for task_name in names:
         out[task_name] = {}
@@ -487,12 +488,60 @@ def collect(
             cell.update(
                 runs=len(per_run),
                 seeds=done,
+                per_seed={
+                    seed: {k: m[k] for k in PAIRED} for seed, m in zip(done, per_run, strict=True)
+                },
                 budget=int(np.median([m["budget"] for m in per_run])),
                 elapsed_s=elapsed,
                 pool=results.read_experiment().get("task", {}).get("counts", {}).get("pool"),
             )
             out[task_name][name] = cell
     return out
+
+
+#: The figures compared seed by seed between two configurations (:func:`paired`).
+PAIRED = ("auc_minority_f1", "minority_found")
+
+
+def paired(
+    cells: Mapping[str, Mapping[str, dict]],
+    candidate: str,
+    reference: str,
+    metric: str = "auc_minority_f1",
+) -> dict:
+    """``candidate`` - ``reference`` seed by seed on every task where both ran the same seed.
+
+    Two configurations run with the same seed share the initial labels, the model's seeds and
+    the data order, so their difference on that seed is free of the seed-to-seed spread that
+    the quartiles carry. Returns the differences by task and seed, their mean and median, the
+    counts of positive, negative and equal pairs (``|d| <= 1e-9`` is equal), and the two-sided
+    sign test's p-value over the unequal pairs (``scipy.stats.binomtest``): how often a coin
+    would split the pairs at least as unevenly.
+    """
+    from scipy.stats import binomtest
+
+    by_task: dict[str, dict[str, float]] = {}
+    for task, row in cells.items():
+        if candidate not in row or reference not in row:
+            continue
+        ours, theirs = row[candidate]["per_seed"], row[reference]["per_seed"]
+        common = [seed for seed in ours if seed in theirs]
+        if common:
+            by_task[task] = {s: ours[s][metric] - theirs[s][metric] for s in common}
+    d = np.array([v for row in by_task.values() for v in row.values()], dtype=np.float64)
+    up, down = int((d > 1e-9).sum()), int((d < -1e-9).sum())
+    return {
+        "reference": reference,
+        "metric": metric,
+        "per_task": by_task,
+        "pairs": int(d.size),
+        "mean": float(d.mean()) if d.size else float("nan"),
+        "median": float(np.median(d)) if d.size else float("nan"),
+        "positive": up,
+        "negative": down,
+        "equal": int(d.size) - up - down,
+        "sign_test_p": float(binomtest(up, up + down).pvalue) if up + down else 1.0,
+    }
 
 
 def targets(
@@ -625,6 +674,23 @@ def markdown(report: dict) -> str:
             "AnchorAL's. The baselines of each row are all the others of "
             f"{', '.join(BASELINES)}.",
         ]
+    if report.get("paired"):
+        reference = next(iter(report["paired"].values()))["reference"]
+        lines += [
+            "",
+            f"| configuration | min-F1 AUC - {reference}'s, seed by seed: mean (median) "
+            "| pairs +/-/= | sign test p | mean per task |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for name, p in report["paired"].items():
+            per_task = ", ".join(
+                f"{task} {np.mean(list(d.values())):+.2f}" for task, d in p["per_task"].items()
+            )
+            lines.append(
+                f"| {name} | {p['mean']:+.3f} ({p['median']:+.3f}) "
+                f"| {p['positive']}/{p['negative']}/{p['equal']} | {p['sign_test_p']:.2f} "
+                f"| {per_task} |"
+            )
     return "\n".join(lines)
 
 
@@ -678,10 +744,15 @@ def summarise(
     tasks: Mapping[str, dict] | None = None,
     overrides: Mapping[str, Any] | None = None,
     plots: bool = True,
+    paired_with: str | None = None,
 ) -> dict:
     """Collect the results, compute the targets of every configuration that is not a
     baseline (and of each baseline against the others), and write ``summary.json``,
-    ``summary.md`` and the figures into ``out_dir``. Returns the report."""
+    ``summary.md`` and the figures into ``out_dir``. With ``paired_with``, every other
+    configuration is also compared with that one seed by seed (:func:`paired`). Returns the
+    report."""
+    if paired_with is not None and paired_with not in configs:
+        raise ValueError(f"paired_with={paired_with!r} is not one of {list(configs)}")
     kwargs = {"seeds": seeds, "tasks": tasks, "overrides": overrides}
     cells = collect(root, names, configs, **kwargs)
     report = {
@@ -704,6 +775,10 @@ def summarise(
         "cells": cells,
         "targets": {name: targets(cells, name) for name in configs},
     }
+    if paired_with is not None:
+        report["paired"] = {
+            name: paired(cells, name, paired_with) for name in configs if name != paired_with
+        }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(_jsonable(report), indent=2) + "\n")
@@ -867,6 +942,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             p.add_argument("--results-dir", type=Path, default=default_results_dir())
             p.add_argument("--out", type=Path, help="summary folder (default RESULTS/summary-HALF)")
             p.add_argument("--no-plots", action="store_true")
+            p.add_argument(
+                "--paired-with",
+                metavar="NAME",
+                help="also compare every other configuration with NAME seed by seed",
+            )
         if command == "poolsize":
             p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
             p.add_argument("--rounds", type=int, default=10)
@@ -903,8 +983,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or args.results_dir / f"summary-{label}"
     if args.command == "run":
         run(names, configs, seeds=args.seeds, root=args.results_dir, log=_log_to(None))
+    if args.paired_with is not None and args.paired_with not in configs:
+        raise SystemExit(f"--paired-with {args.paired_with!r}: not among {', '.join(configs)}")
     report = summarise(
-        args.results_dir, names, configs, out, seeds=args.seeds, plots=not args.no_plots
+        args.results_dir,
+        names,
+        configs,
+        out,
+        seeds=args.seeds,
+        plots=not args.no_plots,
+        paired_with=args.paired_with,
     )
     print(markdown(report))
     print(f"\nwritten: {out / 'summary.md'}, {out / 'summary.json'}")

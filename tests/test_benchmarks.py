@@ -245,6 +245,32 @@ def test_targets_against_the_best_baseline():
     ]["t1"] == pytest.approx(2.0)
 
 
+def test_paired_differences_seed_by_seed():
+    def cell(**aucs):
+        return {
+            "per_seed": {s: {"auc_minority_f1": v, "minority_found": 1} for s, v in aucs.items()}
+        }
+
+    cells = {
+        "t1": {"ref": cell(seed0=5.0, seed1=6.0, seed2=7.0), "new": cell(seed0=5.5, seed1=6.0)},
+        "t2": {"ref": cell(seed0=1.0, seed1=1.0), "new": cell(seed0=3.0, seed1=0.0)},
+        "t3": {"ref": cell(seed0=1.0)},  # the candidate did not run there
+    }
+    result = discovery.paired(cells, "new", "ref")
+    # only seeds both ran are paired: seed2 of t1 is left out
+    assert result["per_task"] == {
+        "t1": {"seed0": 0.5, "seed1": 0.0},
+        "t2": {"seed0": 2.0, "seed1": -1.0},
+    }
+    assert result["pairs"] == 4
+    assert result["mean"] == pytest.approx(0.375)
+    assert result["median"] == pytest.approx(0.25)
+    assert (result["positive"], result["negative"], result["equal"]) == (2, 1, 1)
+    assert result["sign_test_p"] == pytest.approx(1.0)  # 2 up, 1 down: a coin does that
+    lopsided = {f"t{i}": {"ref": cell(seed0=0.0), "new": cell(seed0=1.0)} for i in range(8)}
+    assert discovery.paired(lopsided, "new", "ref")["sign_test_p"] == pytest.approx(2 / 2**8)
+
+
 def test_quartiles_match_the_library_median_iqr():
     from skanchor.experiments.metrics import median_iqr
 
@@ -291,6 +317,26 @@ def test_discovery_writes_tables_json_and_plots(tiny_run):
     data = json.loads((root / "summary" / "summary.json").read_text())
     assert data["cells"]["bbc-tech"]["anchoral"]["runs"] == 2
     assert (root / "summary" / "plots" / "bbc-tech" / "minority_found.png").is_file()
+
+
+def test_discovery_pairs_configurations_seed_by_seed(tiny_run, tmp_path):
+    root, configs, kwargs, report = tiny_run
+    cell = report["cells"]["bbc-tech"]["noop"]
+    assert set(cell["per_seed"]) == {"seed0", "seed1"}
+    again = discovery.summarise(
+        root, ["bbc-tech"], configs, tmp_path, plots=False, paired_with="anchoral", **kwargs
+    )
+    assert set(again["paired"]) == {"random", "noop"}
+    noop = again["paired"]["noop"]
+    ours = cell["per_seed"]
+    theirs = report["cells"]["bbc-tech"]["anchoral"]["per_seed"]
+    assert noop["per_task"]["bbc-tech"] == pytest.approx(
+        {s: ours[s]["auc_minority_f1"] - theirs[s]["auc_minority_f1"] for s in ours}
+    )
+    assert noop["pairs"] == 2
+    assert "min-F1 AUC - anchoral's, seed by seed" in (tmp_path / "summary.md").read_text()
+    with pytest.raises(ValueError, match="paired_with='bogus'"):
+        discovery.summarise(root, ["bbc-tech"], configs, tmp_path, plots=False, paired_with="bogus")
 
 
 def test_discovery_resumes_without_redoing_runs(tiny_run):
