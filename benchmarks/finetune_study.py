@@ -20,6 +20,7 @@ cache (``~/.cache/skanchor/embeddings``), the classifier's frozen states from
     python -m benchmarks.finetune_study run              # start or resume (hours on 2 cores)
     python -m benchmarks.finetune_study summary          # the table so far
     python -m benchmarks.finetune_study run --dry-run    # print the skanchor command only
+    python -m benchmarks.finetune_study run --task reuters-ship --budget 1000  # own folder
 
 The classifier's settings are passed explicitly (``--set transformer-top.*``), so they are part
 of each run's recorded identity: a resumed run with other settings is refused, never mixed.
@@ -60,7 +61,9 @@ CLASSIFIER = {
 }
 
 
-def command(task: str, out: Path, resume: bool, seeds: tuple = SEEDS) -> list[str]:
+def command(
+    task: str, out: Path, resume: bool, seeds: tuple = SEEDS, budget: int = BUDGET
+) -> list[str]:
     """The ``skanchor run`` command line of the study, on ``seeds``."""
     from benchmarks.discovery import TASKS, TUNING
 
@@ -71,7 +74,7 @@ def command(task: str, out: Path, resume: bool, seeds: tuple = SEEDS) -> list[st
     cache = Path.home() / ".cache" / "skanchor"
     cmd = [sys.executable, "-m", "skanchor.cli", "run", "--dataset", options["dataset"]]
     cmd += ["--minority", *options["minority"], "--rate", str(rate)]
-    cmd += ["--budget", str(BUDGET), "--seeds", *map(str, seeds), "--methods", *METHODS]
+    cmd += ["--budget", str(budget), "--seeds", *map(str, seeds), "--methods", *METHODS]
     cmd += ["--strategies", "entropy", "--classifiers", "transformer-top"]
     cmd += ["--cache-dir", str(cache / "embeddings"), "--no-plots", "--format", "markdown"]
     for key, value in {**CLASSIFIER, "cache_dir": str(cache / "states")}.items():
@@ -82,11 +85,25 @@ def command(task: str, out: Path, resume: bool, seeds: tuple = SEEDS) -> list[st
     return cmd
 
 
-def commands(task: str, out: Path) -> list[list[str]]:
+def commands(task: str, out: Path, budget: int = BUDGET) -> list[list[str]]:
     """The study's ``skanchor run`` calls, seed by seed: the first ``n`` seeds for n = 1, 2, ...
     (each call resumes the one before and adds the next seed's runs of every method)."""
     resume = (out / "experiment.json").is_file()
-    return [command(task, out, resume or n > 1, SEEDS[:n]) for n in range(1, len(SEEDS) + 1)]
+    return [
+        command(task, out, resume or n > 1, SEEDS[:n], budget) for n in range(1, len(SEEDS) + 1)
+    ]
+
+
+def default_out(task: str, budget: int = BUDGET) -> Path:
+    """``results-finetune/<task>`` at the study's budget, ``<task>-b<budget>`` at another."""
+    return HERE / "results-finetune" / (task if budget == BUDGET else f"{task}-b{budget}")
+
+
+def _budget(text: str) -> int:
+    value = int(text)
+    if value < BUDGET:
+        raise argparse.ArgumentTypeError(f"the study's budget is at least {BUDGET}, got {value}")
+    return value
 
 
 def summary(out: Path) -> str:
@@ -129,14 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("run", "summary"))
     parser.add_argument("--task", default="sms-spam")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--budget", type=_budget, default=BUDGET, help=f"at least {BUDGET}")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
-    out = args.out or HERE / "results-finetune" / args.task
+    out = args.out or default_out(args.task, args.budget)
     if args.action == "summary":
         print(summary(out))
         return 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for cmd in commands(args.task, out):
+    for cmd in commands(args.task, out, args.budget):
         print(shlex.join(cmd), flush=True)
         if not args.dry_run and (code := subprocess.call(cmd, cwd=REPO, env=env)):
             return code

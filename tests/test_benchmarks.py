@@ -487,3 +487,18 @@ def test_finetune_study_runs_seed_by_seed(tmp_path):
         finetune_study.METHODS) for c in calls)  # fmt: skip
     with pytest.raises(SystemExit, match="not a TUNING task"):
         finetune_study.commands("sst2-neg", tmp_path / "study")
+
+
+def test_finetune_study_budget_has_its_own_folder(tmp_path, capsys):
+    from benchmarks import finetune_study
+
+    assert finetune_study.default_out("reuters-ship").name == "reuters-ship"
+    assert finetune_study.default_out("reuters-ship", 1000).name == "reuters-ship-b1000"
+    calls = finetune_study.commands("reuters-ship", tmp_path / "study", 1000)
+    assert all(c[c.index("--budget") + 1] == "1000" for c in calls)
+    assert finetune_study.main(["run", "--task", "reuters-ship", "--budget", "1000",
+                                "--dry-run", "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    assert "--budget 1000" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        finetune_study.main(["run", "--budget", "100", "--dry-run"])
+    assert "at least 400, got 100" in capsys.readouterr().err
