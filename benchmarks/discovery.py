@@ -981,10 +981,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configs = chosen_configs(args)
     label = args.half if not args.tasks else "tasks"
     out = args.out or args.results_dir / f"summary-{label}"
+    if args.paired_with is not None and args.paired_with not in configs:  # before hours of runs
+        raise SystemExit(f"--paired-with {args.paired_with!r}: not among {', '.join(configs)}")
     if args.command == "run":
         run(names, configs, seeds=args.seeds, root=args.results_dir, log=_log_to(None))
-    if args.paired_with is not None and args.paired_with not in configs:
-        raise SystemExit(f"--paired-with {args.paired_with!r}: not among {', '.join(configs)}")
     report = summarise(
         args.results_dir,
         names,

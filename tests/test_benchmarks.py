@@ -339,6 +339,16 @@ def test_discovery_pairs_configurations_seed_by_seed(tiny_run, tmp_path):
         discovery.summarise(root, ["bbc-tech"], configs, tmp_path, plots=False, paired_with="bogus")
 
 
+def test_discovery_cli_refuses_an_unknown_pairing_before_running(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("ran before checking --paired-with")
+
+    monkeypatch.setattr(discovery, "run", never)
+    argv = ["run", "--tasks", "sms-spam", "--paired-with", "bogus", "--results-dir", str(tmp_path)]
+    with pytest.raises(SystemExit, match="--paired-with 'bogus': not among"):
+        discovery.main(argv)
+
+
 def test_discovery_resumes_without_redoing_runs(tiny_run):
     root, configs, kwargs = tiny_run[:3]
     files = sorted(root.glob("bbc-tech/*/runs/*/rounds.jsonl"))
