@@ -936,7 +936,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             p.add_argument("--strategies", nargs="+", help="... x strategies")
             p.add_argument("--name", help="name of the one ad-hoc configuration")
             for kind in ("method", "strategy", "classifier"):
-                p.add_argument(f"--{kind}-params", type=_json_arg, default={}, metavar="JSON")
+                p.add_argument(
+                    f"--{kind}-params",
+                    type=_json_arg,
+                    default={},
+                    metavar="JSON",
+                    help=f"{kind} parameters of the ad-hoc configurations, merged over a "
+                    "preset's own (a key set to null passes None)",
+                )
         if command in ("run", "summary"):
             p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
             p.add_argument("--results-dir", type=Path, default=default_results_dir())

@@ -499,9 +499,49 @@ def test_diverse_share_properties(n_classes, n_instances, diverse, seed):
     assert np.isfinite(scores).all() and pos.tolist() == again.tolist()
 
 
+def test_exploit_rank_boundary_takes_the_least_sure_assigned_items_first():
+    """P(min) 0.99, 0.9, 0.6, 0.4, 0.1: "likely" exploits 0.99 first, "boundary" the items the
+    model assigns to the minority (P >= 0.5) least sure first (0.6, 0.9, 0.99), and only then
+    the most likely of the others (0.4); the scores stay P(min)."""
+    p_min = np.array([0.99, 0.9, 0.6, 0.4, 0.1])
+    clf = Table(np.column_stack([1 - p_min, p_min]), ["maj", "min"])
+    ids, labels = np.arange(5), ["maj"] * 9 + ["min"]
+    likely = minority_mix_sampling(clf, ids, 4, exploit=1.0, labels=labels)
+    boundary = minority_mix_sampling(
+        clf, ids, 4, exploit=1.0, exploit_rank="boundary", labels=labels
+    )
+    assert likely[0].tolist() == [0, 1, 2, 3]
+    assert boundary[0].tolist() == [2, 1, 0, 3]
+    np.testing.assert_allclose(boundary[1], p_min[[2, 1, 0, 3]])
+    # the explored share is untouched: the most uncertain item left
+    mixed = minority_mix_sampling(clf, ids, 2, exploit_rank="boundary", labels=labels)
+    assert mixed[0].tolist() == [2, 3]
+    with pytest.raises(InvalidParameterError, match="'exploit_rank' parameter"):
+        minority_mix_sampling(clf, ids, 1, exploit_rank="edge", labels=labels)
+
+
+def test_exploit_rank_boundary_per_class():
+    """Per class, an item is assigned to the class of its largest probability. Class 1 (fewer
+    labels, first) takes its assigned P = 0.5 before its assigned 0.8; no item is assigned to
+    class 2, so it takes its most likely one left (0.45, assigned to class 0)."""
+    proba = [[0.2, 0.8, 0.0], [0.1, 0.5, 0.4], [0.55, 0.0, 0.45], [0.9, 0.05, 0.05]]
+    clf = Table(proba, [0, 1, 2])
+    mix = {"exploit": 1.0, "minority": [1, 2], "per_class": True, "labels": [0] * 8 + [1, 2, 2]}
+    pos, scores = minority_mix_sampling(clf, np.arange(4), 2, exploit_rank="boundary", **mix)
+    assert pos.tolist() == [1, 2]
+    np.testing.assert_allclose(scores, [0.5, 0.45])
+    assert minority_mix_sampling(clf, np.arange(4), 2, **mix)[0].tolist() == [0, 2]
+
+
 @settings(max_examples=30, deadline=None)
-@given(st.integers(3, 5), st.integers(1, 30), st.floats(0, 1), st.integers(0, 2**16))
-def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed):
+@given(
+    st.integers(3, 5),
+    st.integers(1, 30),
+    st.floats(0, 1),
+    st.integers(0, 2**16),
+    st.sampled_from(["likely", "boundary"]),
+)
+def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed, exploit_rank):
     """Every known minority class gets floor or ceil of the exploited share, the classes with
     fewer labels the larger ones; no item twice, exactly ``n_instances``."""
     rng = np.random.default_rng(seed)
@@ -516,6 +556,7 @@ def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed):
         exploit=exploit,
         minority=minority,
         per_class=True,
+        exploit_rank=exploit_rank,
         labels=labels,
     )
     n_exploit = int(np.floor(exploit * n_instances + 0.5))

@@ -289,6 +289,7 @@ def minority_sampling(
         "explore_prior": [StrOptions({"labelled"}), None],
         "explore_first": [Interval(Integral, 1, None, closed="left"), None],
         "diverse": [Interval(Real, 1, None, closed="left"), None],
+        "exploit_rank": [StrOptions({"likely", "boundary"})],
     },
     prefer_skip_nested_validation=True,
 )
@@ -304,6 +305,7 @@ def minority_mix_sampling(
     explore_prior: str | None = None,
     explore_first: int | None = None,
     diverse: float | None = None,
+    exploit_rank: str = "likely",
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -357,6 +359,12 @@ def minority_mix_sampling(
         l2-normalised), weighted by the entropy, each centre taking its nearest item. Near
         duplicates then rarely share a batch. The exploited share is left as it is (a twin of
         a minority item is still found). ``None`` (or 1): the top ``k`` by entropy.
+    exploit_rank : {"likely", "boundary"}, default="likely"
+        How the exploited share ranks a minority class's items. ``"likely"``: the most
+        likely first. ``"boundary"``: the items the classifier assigns to the class, least
+        sure first, then (if they run out) the most likely of the others: minority items at
+        the edge of what the model knows, and its false positives, instead of the sure core
+        it already classifies right.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (``labels`` is read when ``minority=None``, with
         ``per_class`` for the order of the classes, with ``exploit_until`` for the
@@ -393,6 +401,7 @@ def minority_mix_sampling(
         X_labelled,
         "minority_mix_sampling",
         diverse=diverse,
+        exploit_rank=exploit_rank,
         random_state=random_state,
     )
 
@@ -413,6 +422,7 @@ def _exploit_then_explore(
     strategy: str,
     *,
     diverse: float | None = None,
+    exploit_rank: str = "likely",
     random_state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
@@ -444,10 +454,17 @@ def _exploit_then_explore(
     n_exploit = min(n_instances, int(np.floor(exploit * n_instances + 0.5)))
     if per_class and columns.size > 1:
         order = columns[np.argsort(counts[columns], kind="stable")]  # fewest labelled first
-        exploited, exploit_scores = _round_robin(proba[:, order], n_exploit)
+        keys = proba[:, order]
+        if exploit_rank == "boundary":
+            keys = _boundary_keys(keys, proba.argmax(axis=1)[:, None] == order[None, :])
+        exploited, taken_by = _round_robin(keys, n_exploit)
+        exploit_scores = proba[exploited, order[taken_by]]
     else:
         p_min = proba[:, columns].sum(axis=1)
-        exploited = _top_k(p_min, n_exploit, largest=True) if n_exploit else np.empty(0, np.int64)
+        keys = p_min
+        if exploit_rank == "boundary":
+            keys = _boundary_keys(p_min, np.isin(proba.argmax(axis=1), columns))
+        exploited = _top_k(keys, n_exploit, largest=True) if n_exploit else np.empty(0, np.int64)
         exploit_scores = p_min[exploited]
     rest = np.ones(n, dtype=bool)
     rest[exploited] = False
@@ -520,15 +537,21 @@ def _labelled_counts(
     return np.bincount(known[known >= 0], minlength=proba.shape[1])
 
 
+def _boundary_keys(p: np.ndarray, assigned: np.ndarray) -> np.ndarray:
+    """Ranking keys (largest first) that put the items ``assigned`` to the class first, least
+    sure first, then the others, most likely first: ``2 - p`` where assigned, else ``p``."""
+    return np.where(assigned, 2.0 - p, p)
+
+
 def _round_robin(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` positions taken from the columns of ``proba`` in turn, each column its most likely
-    row not yet taken (ties to the smaller position), and the probability each was taken by."""
+    """``k`` positions taken from the columns of ``proba`` in turn, each column its largest
+    row not yet taken (ties to the smaller position), and the column that took each."""
     n, n_classes = proba.shape
     ranked = [_top_k(proba[:, j], min(n, k), largest=True) for j in range(n_classes)]
     cursor = [0] * n_classes
     taken: set[int] = set()
     positions: list[int] = []
-    scores: list[float] = []
+    columns: list[int] = []
     j = 0
     while len(positions) < k:
         column = j % n_classes
@@ -541,8 +564,8 @@ def _round_robin(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         position = int(ranking[cursor[column]])
         taken.add(position)
         positions.append(position)
-        scores.append(float(proba[position, column]))
-    return np.asarray(positions, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+        columns.append(column)
+    return np.asarray(positions, dtype=np.int64), np.asarray(columns, dtype=np.int64)
 
 
 def _minority_proba(
