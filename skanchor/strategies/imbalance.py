@@ -430,7 +430,8 @@ def _exploit_then_explore(
     minority class below its ``exploit_until`` quota), of the probabilities re-weighted by
     the labelled class shares with ``explore_prior="labelled"``; all of them by plain entropy
     while fewer than ``explore_first`` items are labelled. With ``diverse``, the entropy
-    ranking only shortlists the explored items and k-means picks among them."""
+    ranking only shortlists the explored items and k-means picks among them; with
+    ``exploit_rank="boundary"`` a class's assigned items come first, least sure first."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
     if diverse is not None and diverse > 1:  # one forward pass for both, where the model can
@@ -543,11 +544,11 @@ def _boundary_keys(p: np.ndarray, assigned: np.ndarray) -> np.ndarray:
     return np.where(assigned, 2.0 - p, p)
 
 
-def _round_robin(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` positions taken from the columns of ``proba`` in turn, each column its largest
+def _round_robin(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` positions taken from the columns of ``keys`` in turn, each column its largest
     row not yet taken (ties to the smaller position), and the column that took each."""
-    n, n_classes = proba.shape
-    ranked = [_top_k(proba[:, j], min(n, k), largest=True) for j in range(n_classes)]
+    n, n_classes = keys.shape
+    ranked = [_top_k(keys[:, j], min(n, k), largest=True) for j in range(n_classes)]
     cursor = [0] * n_classes
     taken: set[int] = set()
     positions: list[int] = []
