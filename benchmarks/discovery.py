@@ -98,7 +98,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.metrics import precision_recall_fscore_support
 
 from benchmarks import peers
 from skanchor.experiments import ExperimentConfig, Task, build_task, run_experiment
@@ -793,6 +794,88 @@ def summarise(
 # ------------------------------------------------------------------------------------------
 
 
+def refit(
+    root: str | Path,
+    task_name: str,
+    name: str,
+    conf: Configuration,
+    rounds: Sequence[int],
+    *,
+    split: int | None = None,
+    seeds: Sequence[int] = SEEDS,
+    tasks: Mapping[str, dict] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[int, dict[str, dict[str, float]]]:
+    """Minority precision, recall and F1 (means over the minority classes, then over the
+    complete runs) of ``conf``'s classifier refitted on each run's labelled set at the start
+    of ``rounds``, on the test set: a diagnosis of its minority F1. With ``split``, also on the
+    initial items plus the first ``split`` items of every batch only (``"first"``) and plus
+    the others only (``"rest"``); for ``minority_mix`` the first ones are the exploited share.
+    ``{round: {"all" | "first" | "rest": {"precision", "recall", "f1", "runs"}}}``."""
+    config = conf.experiment(task_name, seeds=seeds, tasks=tasks, **(overrides or {}))
+    task = load_task(task_name, config)
+    vectors = task_vectors(task, config)
+    pool, test = vectors[: task.n_pool], vectors[task.n_pool :]
+    results = ResultsDir(run_dir(root, task_name, name, config))
+    (classifier,) = config.classifiers
+    params = config.classifier_params.get(classifier)
+    scores: dict[int, dict[str, list]] = {r: {} for r in rounds}
+    for spec in config.runs():
+        store = results.run(spec.run_id)
+        manifest = store.read_manifest() if store.exists() else {}
+        if manifest.get("status") != "complete":
+            continue
+        parts: dict[str, list[int]] = {"all": list(manifest["initial_ids"])}
+        if split is not None:
+            parts.update(first=list(parts["all"]), rest=list(parts["all"]))
+        for record in store.load_rounds(repair=False):
+            if record["round"] in scores:
+                model = CLASSIFIERS[classifier].make(
+                    None, params, model_seed=spec.seeds.model, data_seed=spec.seeds.data
+                )
+                for part, ids in parts.items():
+                    fitted = clone(model.named_steps["model"]).fit(pool[ids], task.oracle(ids))
+                    p, r, f, _ = precision_recall_fscore_support(
+                        task.test_labels,
+                        fitted.predict(test),
+                        labels=list(task.minority),
+                        zero_division=0,
+                    )
+                    scores[record["round"]].setdefault(part, []).append(
+                        (p.mean(), r.mean(), f.mean())
+                    )
+            queried = list(record.get("queried_ids") or [])
+            parts["all"] += queried
+            if split is not None:
+                parts["first"] += queried[:split]
+                parts["rest"] += queried[split:]
+    return {
+        r: {
+            part: dict(zip(("precision", "recall", "f1"), np.mean(v, axis=0).tolist(), strict=True))
+            | {"runs": len(v)}
+            for part, v in by_part.items()
+        }
+        for r, by_part in scores.items()
+        if by_part
+    }
+
+
+def refit_markdown(result: Mapping[str, Mapping[int, Mapping[str, dict]]]) -> str:
+    """One row per configuration, round and part of :func:`refit`'s results."""
+    lines = [
+        "| configuration | round | labelled set | runs | precision | recall | F1 |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name, by_round in result.items():
+        for r, by_part in by_round.items():
+            for part, m in by_part.items():
+                lines.append(
+                    f"| {name} | {r} | {part} | {m['runs']} | {m['precision']:.3f} | "
+                    f"{m['recall']:.3f} | {m['f1']:.3f} |"
+                )
+    return "\n".join(lines)
+
+
 def pool_size_check(
     configs: Mapping[str, Configuration],
     sizes: Sequence[int] = (10_000, 100_000),
@@ -923,6 +1006,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "run": "run (or resume) the configurations, then summarise",
         "summary": "summarise the runs made so far",
         "poolsize": "selection time per round at 10k vs 100k pool items",
+        "refit": "minority precision and recall of the classifier refitted on the runs' labels",
         "list": "tasks, halves and configurations",
     }
     for command, text in commands.items():
@@ -930,7 +1014,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if command in ("embed", "run", "summary"):
             p.add_argument("--half", choices=("tuning", "report", "all"), default="tuning")
             p.add_argument("--tasks", nargs="+", help="task names instead of a half")
-        if command in ("run", "summary", "poolsize"):
+        if command == "refit":
+            p.add_argument("--task", required=True, help="one task name")
+            p.add_argument("--rounds", type=int, nargs="+", required=True)
+            p.add_argument("--split", type=int, help="also the first N of each batch / the rest")
+        if command in ("run", "summary", "poolsize", "refit"):
             p.add_argument("--configs", nargs="+", help=f"default: {' '.join(BASELINES)}")
             p.add_argument("--methods", nargs="+", help="ad-hoc configurations: methods ...")
             p.add_argument("--strategies", nargs="+", help="... x strategies")
@@ -944,9 +1032,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help=f"{kind} parameters of the ad-hoc configurations, merged over a "
                     "preset's own (a key set to null passes None)",
                 )
-        if command in ("run", "summary"):
+        if command in ("run", "summary", "refit"):
             p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
             p.add_argument("--results-dir", type=Path, default=default_results_dir())
+        if command in ("run", "summary"):
             p.add_argument("--out", type=Path, help="summary folder (default RESULTS/summary-HALF)")
             p.add_argument("--no-plots", action="store_true")
             p.add_argument(
@@ -980,6 +1069,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out.write_text(
                 json.dumps({"loadavg": os.getloadavg(), "result": _jsonable(result)}, indent=2)
             )
+        return 0
+    if args.command == "refit":
+        select_tasks(names=[args.task])  # a known task, or a clear error
+        result = {
+            name: refit(
+                args.results_dir,
+                args.task,
+                name,
+                conf,
+                args.rounds,
+                split=args.split,
+                seeds=args.seeds,
+            )
+            for name, conf in chosen_configs(args).items()
+        }
+        print(refit_markdown(result))
         return 0
     names = select_tasks(args.half, args.tasks)
     if args.command == "embed":

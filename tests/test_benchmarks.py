@@ -26,6 +26,7 @@ discovery = pytest.importorskip(
 )
 from benchmarks import compare, peers  # noqa: E402
 from benchmarks.asv.suite import synthetic  # noqa: E402
+from skanchor.experiments.store import ResultsDir  # noqa: E402
 
 #: A tiny task on the packaged corpus (no ../shared/data): BBC News, tech at 2% of the pool.
 TINY = {"bbc-tech": {"dataset": "bbc-news", "minority": ["tech"], "rate": 0.02, "budget": 150}}
@@ -337,6 +338,30 @@ def test_discovery_pairs_configurations_seed_by_seed(tiny_run, tmp_path):
     assert "min-F1 AUC - anchoral's, seed by seed" in (tmp_path / "summary.md").read_text()
     with pytest.raises(ValueError, match="paired_with='bogus'"):
         discovery.summarise(root, ["bbc-tech"], configs, tmp_path, plots=False, paired_with="bogus")
+
+
+def test_refit_reproduces_the_runs_minority_f1(tiny_run):
+    """The classifier refitted on each run's labelled set at the start of a round gives the F1
+    the run recorded then; with split, the two parts are the initial items plus each side."""
+    root, configs, kwargs, _ = tiny_run
+    result = discovery.refit(root, "bbc-tech", "noop", configs["noop"], [0, 2], split=10, **kwargs)
+    config = configs["noop"].experiment("bbc-tech", seeds=kwargs["seeds"], tasks=TINY, **TFIDF)
+    results = ResultsDir(discovery.run_dir(root, "bbc-tech", "noop", config))
+    recorded = {0: [], 2: []}
+    for spec in config.runs():
+        for record in results.run(spec.run_id).load_rounds():
+            if record["round"] in recorded:
+                recorded[record["round"]].append(record["minority_f1"])
+    assert set(result) == {0, 2}
+    for r, f1s in recorded.items():
+        assert result[r]["all"]["runs"] == 2
+        assert result[r]["all"]["f1"] == pytest.approx(np.mean(f1s))
+        assert 0 <= result[r]["all"]["recall"] <= 1
+    # at round 0 every part is the initial set; later the parts differ from the whole
+    assert result[0]["first"] == result[0]["rest"] == result[0]["all"]
+    assert set(result[2]) == {"all", "first", "rest"}
+    text = discovery.refit_markdown({"noop": result})
+    assert "| noop | 2 | first | 2 |" in text
 
 
 def test_discovery_cli_refuses_an_unknown_pairing_before_running(tmp_path, monkeypatch):
