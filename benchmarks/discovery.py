@@ -812,6 +812,8 @@ def refit(
     initial items plus the first ``split`` items of every batch only (``"first"``) and plus
     the others only (``"rest"``); for ``minority_mix`` the first ones are the exploited share.
     ``{round: {"all" | "first" | "rest": {"precision", "recall", "f1", "runs"}}}``."""
+    if split is not None and split < 1:
+        raise ValueError(f"split must be a positive number of items, got {split!r}")
     config = conf.experiment(task_name, seeds=seeds, tasks=tasks, **(overrides or {}))
     task = load_task(task_name, config)
     vectors = task_vectors(task, config)
@@ -825,16 +827,18 @@ def refit(
         manifest = store.read_manifest() if store.exists() else {}
         if manifest.get("status") != "complete":
             continue
+        model = (
+            CLASSIFIERS[classifier]
+            .make(None, params, model_seed=spec.seeds.model, data_seed=spec.seeds.data)
+            .named_steps["model"]
+        )
         parts: dict[str, list[int]] = {"all": list(manifest["initial_ids"])}
         if split is not None:
             parts.update(first=list(parts["all"]), rest=list(parts["all"]))
         for record in store.load_rounds(repair=False):
             if record["round"] in scores:
-                model = CLASSIFIERS[classifier].make(
-                    None, params, model_seed=spec.seeds.model, data_seed=spec.seeds.data
-                )
                 for part, ids in parts.items():
-                    fitted = clone(model.named_steps["model"]).fit(pool[ids], task.oracle(ids))
+                    fitted = clone(model).fit(pool[ids], task.oracle(ids))
                     p, r, f, _ = precision_recall_fscore_support(
                         task.test_labels,
                         fitted.predict(test),

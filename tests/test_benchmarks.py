@@ -362,6 +362,8 @@ def test_refit_reproduces_the_runs_minority_f1(tiny_run):
     assert set(result[2]) == {"all", "first", "rest"}
     text = discovery.refit_markdown({"noop": result})
     assert "| noop | 2 | first | 2 |" in text
+    with pytest.raises(ValueError, match="split must be a positive number of items, got 0"):
+        discovery.refit(root, "bbc-tech", "noop", configs["noop"], [0], split=0, **kwargs)
 
 
 def test_discovery_cli_refuses_an_unknown_pairing_before_running(tmp_path, monkeypatch):
