@@ -69,6 +69,17 @@ class Table:
         return self.proba[np.asarray(X, dtype=int)]
 
 
+class TableWithRepresentation(Table):
+    """:class:`Table` with a fixed representation looked up by id too."""
+
+    def __init__(self, proba, classes, H):
+        super().__init__(proba, classes)
+        self.H = np.asarray(H, dtype=float)
+
+    def represent(self, X):
+        return self.H[np.asarray(X, dtype=int)]
+
+
 def line_points(values):
     return np.asarray(values, dtype=float)[:, None]
 
@@ -533,20 +544,85 @@ def test_exploit_rank_boundary_per_class():
     assert minority_mix_sampling(clf, np.arange(4), 2, **mix)[0].tolist() == [0, 2]
 
 
+def test_exploit_rank_novel_takes_likely_items_unlike_the_labelled_ones():
+    """Four likely items (P 0.99, 0.95, 0.9, 0.8) around the circle, the labelled minority item
+    at angle 0: item 0 is its twin and item 2 near it. "novel" shortlists the 2 * 2 most likely
+    and takes the farthest from the labelled item (3, at 180 degrees), then the farthest from
+    both (1, at 90 degrees), where "likely" takes 0 and 1."""
+    angles = np.radians([0.0, 90.0, 8.0, 180.0, 270.0, 0.0, 270.0])  # 5: min, 6: maj labelled
+    H = np.column_stack([np.cos(angles), np.sin(angles)])
+    p_min = np.array([0.99, 0.95, 0.9, 0.8, 0.1, 0.99, 0.01])
+    clf = TableWithRepresentation(np.column_stack([1 - p_min, p_min]), ["maj", "min"], H)
+    mix = {"exploit": 1.0, "labels": ["min", "maj", "maj"], "X_labelled": [5, 6, 6]}
+    candidates = np.arange(5)
+    assert minority_mix_sampling(clf, candidates, 2, **mix)[0].tolist() == [0, 1]
+    pos, scores = minority_mix_sampling(clf, candidates, 2, exploit_rank="novel", **mix)
+    assert pos.tolist() == [3, 1]
+    np.testing.assert_allclose(scores, p_min[[3, 1]])
+    # with the majority item at 180 degrees instead, it is not a centre: same choice
+    H[6] = [-1.0, 0.0]
+    assert minority_mix_sampling(clf, candidates, 2, exploit_rank="novel", **mix)[0].tolist() == [
+        3,
+        1,
+    ]
+    # one exploited item: the shortlist is the 2 most likely (0, 1) and 1 is the farther; the
+    # explored half is untouched: the most uncertain item left (P 0.8)
+    mixed = minority_mix_sampling(
+        clf,
+        candidates,
+        2,
+        exploit=0.5,
+        exploit_rank="novel",
+        **{k: v for k, v in mix.items() if k != "exploit"},
+    )
+    assert mixed[0].tolist() == [1, 3]
+    # a classifier without a representation of its ids cannot rank by novelty
+    with pytest.raises(TypeError, match="represent"):
+        minority_mix_sampling(
+            Table(clf.proba, clf.classes_), candidates, 2, exploit_rank="novel", **mix
+        )
+    with pytest.raises(ValueError, match="needs the labelled set"):
+        minority_mix_sampling(
+            clf, candidates, 2, exploit_rank="novel", exploit=1.0, labels=["min", "maj", "maj"]
+        )
+
+
+def test_exploit_rank_novel_per_class_uses_each_class_own_labelled_items():
+    """Two minority classes, one turn each: class 1 (fewer labels) goes first. Each class's
+    centres are its own labelled items only, so class 1 skips its twin (item 0) for item 1
+    and class 2 its twin (item 2) for item 3."""
+    angles = np.radians([0.0, 90.0, 180.0, 270.0, 0.0, 180.0, 180.0, 45.0])
+    H = np.column_stack([np.cos(angles), np.sin(angles)])
+    proba = [
+        [0.05, 0.9, 0.05],  # 0: class 1, twin of its labelled item 4
+        [0.1, 0.85, 0.05],  # 1: class 1, far from item 4
+        [0.1, 0.05, 0.85],  # 2: class 2, twin of its labelled items 5 and 6
+        [0.1, 0.1, 0.8],  # 3: class 2, far
+        [0, 1, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0],
+    ]  # fmt: skip
+    clf = TableWithRepresentation(proba, [0, 1, 2], H)
+    ctx = {"labels": [1, 2, 2, 0, 0, 0, 0], "X_labelled": [4, 5, 6, 7, 7, 7, 7]}
+    mix = {"exploit": 1.0, "minority": [1, 2], "per_class": True, **ctx}
+    assert minority_mix_sampling(clf, np.arange(4), 2, **mix)[0].tolist() == [0, 2]
+    pos, scores = minority_mix_sampling(clf, np.arange(4), 2, exploit_rank="novel", **mix)
+    assert pos.tolist() == [1, 3]
+    np.testing.assert_allclose(scores, [0.85, 0.8])
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     st.integers(3, 5),
     st.integers(1, 30),
     st.floats(0, 1),
     st.integers(0, 2**16),
-    st.sampled_from(["likely", "boundary"]),
+    st.sampled_from(["likely", "boundary", "novel"]),
 )
 def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed, exploit_rank):
     """Every known minority class gets floor or ceil of the exploited share, the classes with
     fewer labels the larger ones; no item twice, exactly ``n_instances``."""
     rng = np.random.default_rng(seed)
     proba = rng.dirichlet(np.ones(n_classes), size=40)
-    clf = Table(proba, np.arange(n_classes))
+    clf = TableWithRepresentation(proba, np.arange(n_classes), rng.normal(size=(40, 4)))
     minority = list(range(1, n_classes))
     labels = rng.integers(0, n_classes, 20)
     pos, scores = minority_mix_sampling(
@@ -558,6 +634,7 @@ def test_per_class_shares_are_even(n_classes, n_instances, exploit, seed, exploi
         per_class=True,
         exploit_rank=exploit_rank,
         labels=labels,
+        X_labelled=np.arange(20),
     )
     n_exploit = int(np.floor(exploit * n_instances + 0.5))
     assert pos.shape == (n_instances,) and np.unique(pos).size == n_instances
@@ -786,9 +863,17 @@ def test_in_a_modal_active_learner(name):
     assert len(learner.y_training) == initial.size + 15
 
 
-def test_modal_learner_with_ids_and_an_anchored_subpool():
-    """The learner's X_training are ids: the strategy reads the labelled set from it."""
+@pytest.mark.parametrize(
+    "strategy, params",
+    [("galaxy", {}), ("minority_mix", {"exploit_rank": "novel", "per_class": True})],
+)
+def test_modal_learner_with_ids_and_an_anchored_subpool(strategy, params):
+    """The learner's X_training are ids: the strategy reads the labelled set from it (and
+    ``exploit_rank="novel"`` the labelled items' representation, through the pipeline)."""
     models = pytest.importorskip("modAL.models")
+    from skanchor.integrations.modal import patch_modal
+
+    patch_modal()  # not left to an earlier test: this one must pass alone
     vectors, clusters = clustered(n=1500, dim=16, n_clusters=8, seed=7)
     y = (clusters == 0).astype(int)
     initial = np.r_[np.flatnonzero(y == 1)[:3], np.flatnonzero(y == 0)[:30]]
@@ -797,7 +882,10 @@ def test_modal_learner_with_ids_and_an_anchored_subpool():
     learner = models.ActiveLearner(
         estimator=make_pipeline(FunctionTransformer(vectors.__getitem__), LogisticRegression()),
         query_strategy=AnchoredQueryStrategy(
-            AnchorSubpool(index, max_size=200, random_state=0), strategy="galaxy", random_state=0
+            AnchorSubpool(index, max_size=200, random_state=0),
+            strategy=strategy,
+            strategy_params=params,
+            random_state=0,
         ),
         X_training=initial,
         y_training=y[initial],

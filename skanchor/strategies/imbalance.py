@@ -37,6 +37,7 @@ from skanchor.strategies._common import (
     _n_items,
     _predict_proba,
     _proba_and_representation,
+    _representation,
     _result,
     _unwrap_learner,
     predictive_entropy,
@@ -289,7 +290,7 @@ def minority_sampling(
         "explore_prior": [StrOptions({"labelled"}), None],
         "explore_first": [Interval(Integral, 1, None, closed="left"), None],
         "diverse": [Interval(Real, 1, None, closed="left"), None],
-        "exploit_rank": [StrOptions({"likely", "boundary"})],
+        "exploit_rank": [StrOptions({"likely", "boundary", "novel"})],
     },
     prefer_skip_nested_validation=True,
 )
@@ -359,17 +360,22 @@ def minority_mix_sampling(
         l2-normalised), weighted by the entropy, each centre taking its nearest item. Near
         duplicates then rarely share a batch. The exploited share is left as it is (a twin of
         a minority item is still found). ``None`` (or 1): the top ``k`` by entropy.
-    exploit_rank : {"likely", "boundary"}, default="likely"
+    exploit_rank : {"likely", "boundary", "novel"}, default="likely"
         How the exploited share ranks a minority class's items. ``"likely"``: the most
         likely first. ``"boundary"``: the items the classifier assigns to the class, least
         sure first, then (if they run out) the most likely of the others: minority items at
         the edge of what the model knows, and its false positives, instead of the sure core
-        it already classifies right.
+        it already classifies right. ``"novel"``: among the class's ``2 * q`` most likely
+        items (``q`` its share of the batch), farthest first (cosine, on the classifier's
+        representation) from the class's labelled items and from those already taken: likely
+        minority items unlike the ones labelled, instead of twins of them. It needs the
+        labelled items (``X_labelled``, or ``X_training``) and a representation.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (``labels`` is read when ``minority=None``, with
         ``per_class`` for the order of the classes, with ``exploit_until`` for the
-        quota, with ``explore_prior`` and with ``explore_first``); a modAL learner's
-        ``y_training`` is the fallback.
+        quota, with ``explore_prior``, with ``explore_first`` and with ``"novel"``, which
+        reads ``X_labelled`` too); a modAL learner's ``X_training`` / ``y_training`` is the
+        fallback.
     random_state : None, int or RandomState
         Seeds the k-means of ``diverse`` (otherwise the selection is deterministic).
     **kwargs
@@ -434,7 +440,8 @@ def _exploit_then_explore(
     ``exploit_rank="boundary"`` a class's assigned items come first, least sure first."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
-    if diverse is not None and diverse > 1:  # one forward pass for both, where the model can
+    novel = exploit_rank == "novel"
+    if novel or (diverse is not None and diverse > 1):  # one forward pass, where the model can
         proba, H = _proba_and_representation(classifier, X, n, strategy)
     else:
         proba, H = _predict_proba(classifier, X, n, strategy), None
@@ -442,7 +449,9 @@ def _exploit_then_explore(
         classifier, proba, minority, labelled_ids, labels, X_labelled, strategy
     )
     counts = None
-    required = exploit_until is not None or explore_prior is not None or explore_first is not None
+    required = (
+        exploit_until is not None or explore_prior is not None or explore_first is not None or novel
+    )
     if required or (per_class and columns.size > 1):
         # the quota, the prior and the warm-up need the labels; class order falls back to columns
         counts = _labelled_counts(classifier, proba, labels, strategy, required)
@@ -453,19 +462,33 @@ def _exploit_then_explore(
     if columns.size == 0:  # no minority class to exploit (yet, or any more)
         exploit = 0.0
     n_exploit = min(n_instances, int(np.floor(exploit * n_instances + 0.5)))
+    seen = None
+    if novel and n_exploit:  # the labelled items of each known class, as the model sees them
+        seen = _labelled_representation(
+            classifier, proba, labelled_ids, labels, X_labelled, strategy
+        )
     if per_class and columns.size > 1:
         order = columns[np.argsort(counts[columns], kind="stable")]  # fewest labelled first
         keys = proba[:, order]
         if exploit_rank == "boundary":
             keys = _boundary_keys(keys, proba.argmax(axis=1)[:, None] == order[None, :])
-        exploited, taken_by = _round_robin(keys, n_exploit)
+        ranked = None
+        if seen is not None:
+            quota = -(-n_exploit // order.size)  # the most any class takes in turn
+            ranked = [_novel_ranking(keys[:, j], quota, H, seen, [c]) for j, c in enumerate(order)]
+        exploited, taken_by = _round_robin(keys, n_exploit, ranked)
         exploit_scores = proba[exploited, order[taken_by]]
     else:
         p_min = proba[:, columns].sum(axis=1)
         keys = p_min
         if exploit_rank == "boundary":
             keys = _boundary_keys(p_min, np.isin(proba.argmax(axis=1), columns))
-        exploited = _top_k(keys, n_exploit, largest=True) if n_exploit else np.empty(0, np.int64)
+        if seen is not None:
+            exploited = _novel_ranking(p_min, n_exploit, H, seen, columns)[:n_exploit]
+        elif n_exploit:
+            exploited = _top_k(keys, n_exploit, largest=True)
+        else:
+            exploited = np.empty(0, np.int64)
         exploit_scores = p_min[exploited]
     rest = np.ones(n, dtype=bool)
     rest[exploited] = False
@@ -476,7 +499,7 @@ def _exploit_then_explore(
         explore /= np.maximum(explore.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
     entropy = predictive_entropy(explore)
     n_explore = n_instances - n_exploit
-    if H is None or n_explore == 0:
+    if diverse is None or diverse <= 1 or n_explore == 0:
         best = _top_k(entropy, n_explore, largest=True)
     else:
         best = _diverse_top(entropy, H[candidates], n_explore, diverse, random_state)
@@ -493,8 +516,7 @@ def _diverse_top(
     score."""
     shortlist = _top_k(scores, min(scores.size, int(np.ceil(factor * k))), largest=True)
     if shortlist.size > k:
-        rows = H[shortlist]
-        rows = normalize(rows.toarray() if sp.issparse(rows) else rows).astype(np.float64)
+        rows = _unit_rows(H[shortlist])
         weights = np.maximum(scores[shortlist], np.finfo(np.float64).tiny)
         with one_blas_thread():
             _, distances = kmeans(rows, k, _check_random_state(random_state), weights)
@@ -544,11 +566,72 @@ def _boundary_keys(p: np.ndarray, assigned: np.ndarray) -> np.ndarray:
     return np.where(assigned, 2.0 - p, p)
 
 
-def _round_robin(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _labelled_representation(
+    classifier: Any,
+    proba: np.ndarray,
+    labelled_ids: Any,
+    labels: Any,
+    X_labelled: Any,
+    strategy: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled items' representation (l2-normalised rows) and each one's
+    ``predict_proba`` column (-1 for a label the model does not know)."""
+    items, labels = _labelled_set(classifier, labelled_ids, labels, X_labelled, strategy)
+    known = _label_columns(labels, _classes(classifier, proba.shape[1]))
+    if known.size == 0:
+        return np.empty((0, 0)), known
+    rows = _representation(classifier, items, known.size, accept_sparse=True, strategy=strategy)
+    return _unit_rows(rows), known
+
+
+def _unit_rows(rows: Any) -> np.ndarray:
+    return normalize(rows.toarray() if sp.issparse(rows) else rows).astype(np.float64)
+
+
+def _novel_ranking(
+    p: np.ndarray,
+    quota: int,
+    H: Any,
+    seen: tuple[np.ndarray, np.ndarray],
+    columns: Any,
+) -> np.ndarray:
+    """The ``2 * quota`` largest ``p`` (ties to the smaller position) in farthest-first order
+    (cosine on ``H``) from the labelled items of ``columns`` and the items already ordered,
+    then every other position by decreasing ``p``."""
+    shortlist = _top_k(p, min(p.size, 2 * quota), largest=True)
+    if shortlist.size == 0:
+        return shortlist
+    rows = _unit_rows(H[shortlist])
+    labelled, known = seen
+    centres = labelled[np.isin(known, columns)]
+    # each candidate's largest similarity to a centre; -inf: no centre yet
+    nearest = (
+        (rows @ centres.T).max(axis=1) if centres.shape[0] else np.full(rows.shape[0], -np.inf)
+    )
+    picked = np.zeros(shortlist.size, dtype=bool)
+    order = []
+    for _ in range(shortlist.size):
+        free = np.flatnonzero(~picked)
+        best = free[np.argmin(nearest[free])]  # the farthest; ties to the more likely
+        picked[best] = True
+        order.append(best)
+        nearest = np.maximum(nearest, rows @ rows[best])
+    head = shortlist[np.asarray(order, dtype=np.int64)]
+    rest = np.ones(p.size, dtype=bool)
+    rest[head] = False
+    tail = np.flatnonzero(rest)
+    return np.concatenate([head, tail[np.lexsort((tail, -p[tail]))]])
+
+
+def _round_robin(
+    keys: np.ndarray, k: int, ranked: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``k`` positions taken from the columns of ``keys`` in turn, each column its largest
-    row not yet taken (ties to the smaller position), and the column that took each."""
+    row not yet taken (ties to the smaller position), or its next row of ``ranked[column]``
+    where given, and the column that took each."""
     n, n_classes = keys.shape
-    ranked = [_top_k(keys[:, j], min(n, k), largest=True) for j in range(n_classes)]
+    if ranked is None:
+        ranked = [_top_k(keys[:, j], min(n, k), largest=True) for j in range(n_classes)]
     cursor = [0] * n_classes
     taken: set[int] = set()
     positions: list[int] = []
