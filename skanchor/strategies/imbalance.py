@@ -437,7 +437,8 @@ def _exploit_then_explore(
     the labelled class shares with ``explore_prior="labelled"``; all of them by plain entropy
     while fewer than ``explore_first`` items are labelled. With ``diverse``, the entropy
     ranking only shortlists the explored items and k-means picks among them; with
-    ``exploit_rank="boundary"`` a class's assigned items come first, least sure first."""
+    ``exploit_rank="boundary"`` a class's assigned items come first, least sure first; with
+    ``"novel"`` its most likely ones farthest first from its labelled items."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
     novel = exploit_rank == "novel"
