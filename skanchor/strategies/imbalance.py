@@ -609,15 +609,13 @@ def _novel_ranking(
     nearest = (
         (rows @ centres.T).max(axis=1) if centres.shape[0] else np.full(rows.shape[0], -np.inf)
     )
-    picked = np.zeros(shortlist.size, dtype=bool)
-    order = []
-    for _ in range(shortlist.size):
-        free = np.flatnonzero(~picked)
-        best = free[np.argmin(nearest[free])]  # the farthest; ties to the more likely
-        picked[best] = True
-        order.append(best)
+    order = np.empty(shortlist.size, dtype=np.int64)
+    for i in range(shortlist.size):
+        best = int(np.argmin(nearest))  # the farthest; ties to the more likely
+        order[i] = best
         nearest = np.maximum(nearest, rows @ rows[best])
-    head = shortlist[np.asarray(order, dtype=np.int64)]
+        nearest[best] = np.inf  # taken
+    head = shortlist[order]
     rest = np.ones(p.size, dtype=bool)
     rest[head] = False
     tail = np.flatnonzero(rest)
