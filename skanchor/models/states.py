@@ -126,6 +126,11 @@ class FrozenEncoder:
                     f"checkpoint={describe(checkpoint, 300)} could not be loaded as a Hugging "
                     f"Face encoder and tokenizer: {exc}"
                 ) from exc
+        # transformers >= 5.25 swaps Hub kernels into a model on load and again on every
+        # train()/eval() switch, finding the device from a parameter: the upper part cut
+        # below has none when n_trainable_layers=0. The cut model keeps torch's own layers.
+        if getattr(model, "use_kernels", False):
+            model.use_kernels = False
         if self.tokenizer.pad_token is None:
             raise ValueError(
                 f"the tokenizer of checkpoint={describe(checkpoint, 300)} has no padding token"
