@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import entropy
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -453,6 +454,97 @@ def test_explore_first_is_plain_entropy_until_enough_labels():
         minority_mix_sampling(clf, ids, 1, explore_first=5)
     with pytest.raises(InvalidParameterError, match="'explore_first' parameter"):
         minority_mix_sampling(clf, ids, 1, explore_first=0, labels=labels)
+
+
+def test_exploit_min_exploits_only_items_likely_at_the_labelled_prior():
+    """With 1 minority label in 10, P = 0.99 under equal priors is 0.92 at the labelled prior,
+    P = 0.9 is 0.5: a floor of 0.9 keeps the first, 0.4 both, 0.95 neither (plain entropy)."""
+    clf = Table(PRIOR_PROBA, ["maj", "min"])
+    ids, labels = np.arange(4), PRIOR_LABELS
+    pos, scores = minority_mix_sampling(clf, ids, 3, exploit=1.0, exploit_min=0.9, labels=labels)
+    assert pos.tolist() == [2, 0, 1]  # one exploited, the empty slots by entropy
+    np.testing.assert_allclose(scores, [0.99, np.log(2), entropy([0.1, 0.9])])
+    assert minority_mix_sampling(clf, ids, 3, exploit=1.0, exploit_min=0.4, labels=labels)[
+        0
+    ].tolist() == [2, 1, 0]
+    assert (
+        minority_mix_sampling(clf, ids, 3, exploit=1.0, exploit_min=0.95, labels=labels)[0].tolist()
+        == entropy_sampling(clf, ids, 3)[0].tolist()
+    )
+    with pytest.raises(ValueError, match="needs the labelled set"):
+        minority_mix_sampling(clf, ids, 1, exploit_min=0.5)
+    for bad in (0, 1.5):
+        with pytest.raises(InvalidParameterError, match="'exploit_min' parameter"):
+            minority_mix_sampling(clf, ids, 1, exploit_min=bad, labels=labels)
+
+
+def test_exploit_min_per_class_passes_an_empty_turn_on():
+    """Per class, a class with no item above the floor leaves its turns to the others."""
+    proba = np.array(
+        [
+            [0.10, 0.90, 0.00],  # 0: x at the labelled prior 0.9 / (0.8 + 0.9) = 0.53
+            [0.50, 0.50, 0.00],  # 1: x 0.11
+            [0.40, 0.00, 0.60],  # 2: y 0.6 / (3.2 + 0.6) = 0.16, y's best
+            [0.90, 0.00, 0.10],  # 3
+            [0.60, 0.20, 0.20],  # 4: the most uncertain
+            [0.05, 0.95, 0.00],  # 5: x 0.70, x's best
+        ]
+    )
+    clf = Table(proba, ["maj", "x", "y"])
+    ids, labels = np.arange(6), ["maj"] * 8 + ["x", "y"]
+    mix = {"minority": ["x", "y"], "per_class": True, "labels": labels}
+    assert minority_mix_sampling(clf, ids, 4, **mix)[0].tolist() == [5, 2, 4, 1]
+    pos, scores = minority_mix_sampling(clf, ids, 4, exploit_min=0.5, **mix)
+    assert pos.tolist() == [5, 0, 4, 1]  # y's turn goes to x's second item
+    np.testing.assert_allclose(scores[:2], [0.95, 0.90])
+    # a floor above every item: nothing is exploited
+    assert (
+        minority_mix_sampling(clf, ids, 4, exploit_min=0.8, **mix)[0].tolist()
+        == entropy_sampling(clf, ids, 4)[0].tolist()
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(2, 5),
+    st.booleans(),
+    st.integers(1, 30),
+    st.floats(0.05, 1.0),
+    st.integers(0, 2**16),
+    st.sampled_from(["likely", "boundary", "novel"]),
+)
+def test_exploit_min_properties(n_classes, per_class, n_instances, floor, seed, exploit_rank):
+    """Exactly ``min(exploited share, items above the floor)`` items are exploited, each above
+    the floor at the labelled prior, the rest by entropy; a floor below every probability
+    changes nothing."""
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.ones(n_classes), size=40)
+    clf = TableWithRepresentation(proba, np.arange(n_classes), rng.normal(size=(40, 4)))
+    minority = list(range(1, n_classes))
+    labels = np.r_[np.arange(n_classes), rng.integers(0, n_classes, 20 - n_classes)]
+    mix = {
+        "minority": minority,
+        "per_class": per_class,
+        "exploit_rank": exploit_rank,
+        "labels": labels,
+        "X_labelled": np.arange(20),
+    }
+    pos, scores = minority_mix_sampling(clf, np.arange(40), n_instances, exploit_min=floor, **mix)
+    assert pos.shape == (n_instances,) and np.unique(pos).size == n_instances
+    at_prior = proba * np.bincount(labels, minlength=n_classes)
+    at_prior /= at_prior.sum(axis=1, keepdims=True)
+    if per_class and n_classes > 2:
+        above = (at_prior[:, minority] >= floor).any(axis=1)
+    else:
+        above = at_prior[:, minority].sum(axis=1) >= floor
+    m = min(int(np.floor(0.5 * n_instances + 0.5)), int(above.sum()))
+    assert above[pos[:m]].all()
+    rest = np.setdiff1d(np.arange(40), pos[:m])
+    H = entropy(proba[rest].T)
+    np.testing.assert_allclose(scores[m:], np.sort(H)[::-1][: n_instances - m])
+    unfloored = minority_mix_sampling(clf, np.arange(40), n_instances, **mix)[0]
+    tiny = minority_mix_sampling(clf, np.arange(40), n_instances, exploit_min=1e-12, **mix)[0]
+    assert tiny.tolist() == unfloored.tolist()
 
 
 class RowTable(Table):

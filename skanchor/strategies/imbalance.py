@@ -291,6 +291,7 @@ def minority_sampling(
         "explore_first": [Interval(Integral, 1, None, closed="left"), None],
         "diverse": [Interval(Real, 1, None, closed="left"), None],
         "exploit_rank": [StrOptions({"likely", "boundary", "novel"})],
+        "exploit_min": [Interval(Real, 0, 1, closed="right"), None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -307,6 +308,7 @@ def minority_mix_sampling(
     explore_first: int | None = None,
     diverse: float | None = None,
     exploit_rank: str = "likely",
+    exploit_min: float | None = None,
     labelled_ids: Any = None,
     labels: Any = None,
     X_labelled: Any = None,
@@ -370,12 +372,20 @@ def minority_mix_sampling(
         representation) from the class's labelled items and from those already taken: likely
         minority items unlike the ones labelled, instead of twins of them. It needs the
         labelled items (``X_labelled``, or ``X_training``) and a representation.
+    exploit_min : float in (0, 1] or None, default=None
+        Exploit only while it pays: an exploited item needs at least this probability of its
+        class (of the minority classes, summed, without ``per_class``) once the
+        probabilities are re-weighted by the labelled class shares (as ``explore_prior``
+        does). With ``per_class``, a class without such items leaves its turns to the
+        others; the slots no item fills go to the explored share, so a minority class the
+        subpool has run out of stops costing labels on confident false positives. ``None``:
+        no floor.
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (``labels`` is read when ``minority=None``, with
         ``per_class`` for the order of the classes, with ``exploit_until`` for the
-        quota, with ``explore_prior``, with ``explore_first`` and with ``"novel"``, which
-        reads ``X_labelled`` too); a modAL learner's ``X_training`` / ``y_training`` is the
-        fallback.
+        quota, with ``explore_prior``, with ``explore_first``, with ``exploit_min`` and with
+        ``"novel"``, which reads ``X_labelled`` too); a modAL learner's ``X_training`` /
+        ``y_training`` is the fallback.
     random_state : None, int or RandomState
         Seeds the k-means of ``diverse`` (otherwise the selection is deterministic).
     **kwargs
@@ -408,6 +418,7 @@ def minority_mix_sampling(
         "minority_mix_sampling",
         diverse=diverse,
         exploit_rank=exploit_rank,
+        exploit_min=exploit_min,
         random_state=random_state,
     )
 
@@ -429,6 +440,7 @@ def _exploit_then_explore(
     *,
     diverse: float | None = None,
     exploit_rank: str = "likely",
+    exploit_min: float | None = None,
     random_state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``round(exploit * n_instances)`` items by P(minority) (summed, or class by class with
@@ -438,7 +450,8 @@ def _exploit_then_explore(
     while fewer than ``explore_first`` items are labelled. With ``diverse``, the entropy
     ranking only shortlists the explored items and k-means picks among them; with
     ``exploit_rank="boundary"`` a class's assigned items come first, least sure first; with
-    ``"novel"`` its most likely ones farthest first from its labelled items."""
+    ``"novel"`` its most likely ones farthest first from its labelled items; with
+    ``exploit_min`` only items at least that likely at the labelled prior are exploited."""
     n = _n_items(X)
     n_instances = _check_n_instances(n_instances, n, strategy)
     novel = exploit_rank == "novel"
@@ -451,7 +464,11 @@ def _exploit_then_explore(
     )
     counts = None
     required = (
-        exploit_until is not None or explore_prior is not None or explore_first is not None or novel
+        exploit_until is not None
+        or explore_prior is not None
+        or explore_first is not None
+        or exploit_min is not None
+        or novel
     )
     if required or (per_class and columns.size > 1):
         # the quota, the prior and the warm-up need the labels; class order falls back to columns
@@ -468,6 +485,7 @@ def _exploit_then_explore(
         seen = _labelled_representation(
             classifier, proba, labelled_ids, labels, X_labelled, strategy
         )
+    at_prior = _at_labelled_prior(proba, counts) if exploit_min is not None else None
     if per_class and columns.size > 1:
         order = columns[np.argsort(counts[columns], kind="stable")]  # fewest labelled first
         keys = proba[:, order]
@@ -477,6 +495,11 @@ def _exploit_then_explore(
         if seen is not None:
             quota = -(-n_exploit // order.size)  # the most any class takes in turn
             ranked = [_novel_ranking(keys[:, j], quota, H, seen, [c]) for j, c in enumerate(order)]
+        if at_prior is not None:
+            ranked = [
+                _paying(keys[:, j], at_prior[:, c] >= exploit_min, ranked and ranked[j])
+                for j, c in enumerate(order)
+            ]
         exploited, taken_by = _round_robin(keys, n_exploit, ranked)
         exploit_scores = proba[exploited, order[taken_by]]
     else:
@@ -484,22 +507,23 @@ def _exploit_then_explore(
         keys = p_min
         if exploit_rank == "boundary":
             keys = _boundary_keys(p_min, np.isin(proba.argmax(axis=1), columns))
+        exploited = None
         if seen is not None:
-            exploited = _novel_ranking(p_min, n_exploit, H, seen, columns)[:n_exploit]
-        elif n_exploit:
+            exploited = _novel_ranking(p_min, n_exploit, H, seen, columns)
+        elif at_prior is None:
             exploited = _top_k(keys, n_exploit, largest=True)
-        else:
-            exploited = np.empty(0, np.int64)
+        if at_prior is not None:
+            exploited = _paying(keys, at_prior[:, columns].sum(axis=1) >= exploit_min, exploited)
+        exploited = exploited[:n_exploit]
         exploit_scores = p_min[exploited]
     rest = np.ones(n, dtype=bool)
     rest[exploited] = False
     candidates = np.flatnonzero(rest)
     explore = proba[candidates]
     if explore_prior is not None:
-        explore = explore * counts
-        explore /= np.maximum(explore.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
+        explore = _at_labelled_prior(explore, counts)
     entropy = predictive_entropy(explore)
-    n_explore = n_instances - n_exploit
+    n_explore = n_instances - exploited.size
     if diverse is None or diverse <= 1 or n_explore == 0:
         best = _top_k(entropy, n_explore, largest=True)
     else:
@@ -559,6 +583,22 @@ def _labelled_counts(
     _, labels = _labelled_set(classifier, None, labels, None, strategy, need_items=False)
     known = _label_columns(labels, _classes(classifier, proba.shape[1]))
     return np.bincount(known[known >= 0], minlength=proba.shape[1])
+
+
+def _at_labelled_prior(proba: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``proba`` re-weighted by the labelled class shares (``counts``) and renormalised: a
+    classifier fitted with balanced class weights brought back to the labelled set's prior."""
+    weighted = proba * counts
+    return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
+
+
+def _paying(keys: np.ndarray, eligible: np.ndarray, ranking: np.ndarray | None) -> np.ndarray:
+    """The ``eligible`` positions of ``ranking`` in its order (``None``: every eligible
+    position by decreasing key, ties to the smaller position)."""
+    if ranking is None:
+        ranking = np.flatnonzero(eligible)
+        return ranking[np.lexsort((ranking, -keys[ranking]))]
+    return ranking[eligible[ranking]]
 
 
 def _boundary_keys(p: np.ndarray, assigned: np.ndarray) -> np.ndarray:
@@ -625,9 +665,9 @@ def _novel_ranking(
 def _round_robin(
     keys: np.ndarray, k: int, ranked: list[np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` positions taken from the columns of ``keys`` in turn, each column its largest
-    row not yet taken (ties to the smaller position), or its next row of ``ranked[column]``
-    where given, and the column that took each."""
+    """``k`` positions (fewer if the rankings run out) taken from the columns of ``keys`` in
+    turn, each column its largest row not yet taken (ties to the smaller position), or its
+    next row of ``ranked[column]`` where given, and the column that took each."""
     n, n_classes = keys.shape
     if ranked is None:
         ranked = [_top_k(keys[:, j], min(n, k), largest=True) for j in range(n_classes)]
@@ -636,14 +676,17 @@ def _round_robin(
     positions: list[int] = []
     columns: list[int] = []
     j = 0
-    while len(positions) < k:
+    idle = 0  # columns in a row with nothing left
+    while len(positions) < k and idle < n_classes:
         column = j % n_classes
         j += 1
         ranking = ranked[column]
         while cursor[column] < ranking.size and int(ranking[cursor[column]]) in taken:
             cursor[column] += 1
         if cursor[column] == ranking.size:
+            idle += 1
             continue
+        idle = 0
         position = int(ranking[cursor[column]])
         taken.add(position)
         positions.append(position)
