@@ -837,17 +837,18 @@ def refit(
             parts.update(first=list(parts["all"]), rest=list(parts["all"]))
         for record in store.load_rounds(repair=False):
             if record["round"] in scores:
+                measured: dict[tuple, tuple] = {}  # parts with the same items are fitted once
                 for part, ids in parts.items():
-                    fitted = clone(model).fit(pool[ids], task.oracle(ids))
-                    p, r, f, _ = precision_recall_fscore_support(
-                        task.test_labels,
-                        fitted.predict(test),
-                        labels=list(task.minority),
-                        zero_division=0,
-                    )
-                    scores[record["round"]].setdefault(part, []).append(
-                        (p.mean(), r.mean(), f.mean())
-                    )
+                    if tuple(ids) not in measured:
+                        fitted = clone(model).fit(pool[ids], task.oracle(ids))
+                        p, r, f, _ = precision_recall_fscore_support(
+                            task.test_labels,
+                            fitted.predict(test),
+                            labels=list(task.minority),
+                            zero_division=0,
+                        )
+                        measured[tuple(ids)] = (p.mean(), r.mean(), f.mean())
+                    scores[record["round"]].setdefault(part, []).append(measured[tuple(ids)])
             queried = list(record.get("queried_ids") or [])
             parts["all"] += queried
             if split is not None:
