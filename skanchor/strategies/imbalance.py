@@ -485,7 +485,9 @@ def _exploit_then_explore(
         seen = _labelled_representation(
             classifier, proba, labelled_ids, labels, X_labelled, strategy
         )
-    at_prior = _at_labelled_prior(proba, counts) if exploit_min is not None else None
+    at_prior = None  # the probabilities at the labelled class shares, for the floor and the prior
+    if exploit_min is not None or explore_prior is not None:
+        at_prior = _at_labelled_prior(proba, counts)
     if per_class and columns.size > 1:
         order = columns[np.argsort(counts[columns], kind="stable")]  # fewest labelled first
         keys = proba[:, order]
@@ -495,7 +497,7 @@ def _exploit_then_explore(
         if seen is not None:
             quota = -(-n_exploit // order.size)  # the most any class takes in turn
             ranked = [_novel_ranking(keys[:, j], quota, H, seen, [c]) for j, c in enumerate(order)]
-        if at_prior is not None:
+        if exploit_min is not None:
             ranked = [
                 _paying(keys[:, j], at_prior[:, c] >= exploit_min, ranked and ranked[j])
                 for j, c in enumerate(order)
@@ -510,19 +512,16 @@ def _exploit_then_explore(
         exploited = None
         if seen is not None:
             exploited = _novel_ranking(p_min, n_exploit, H, seen, columns)
-        elif at_prior is None:
+        elif exploit_min is None:
             exploited = _top_k(keys, n_exploit, largest=True)
-        if at_prior is not None:
+        if exploit_min is not None:
             exploited = _paying(keys, at_prior[:, columns].sum(axis=1) >= exploit_min, exploited)
         exploited = exploited[:n_exploit]
         exploit_scores = p_min[exploited]
     rest = np.ones(n, dtype=bool)
     rest[exploited] = False
     candidates = np.flatnonzero(rest)
-    explore = proba[candidates]
-    if explore_prior is not None:
-        explore = _at_labelled_prior(explore, counts)
-    entropy = predictive_entropy(explore)
+    entropy = predictive_entropy((proba if explore_prior is None else at_prior)[candidates])
     n_explore = n_instances - exploited.size
     if diverse is None or diverse <= 1 or n_explore == 0:
         best = _top_k(entropy, n_explore, largest=True)
@@ -596,8 +595,8 @@ def _paying(keys: np.ndarray, eligible: np.ndarray, ranking: np.ndarray | None) 
     """The ``eligible`` positions of ``ranking`` in its order (``None``: every eligible
     position by decreasing key, ties to the smaller position)."""
     if ranking is None:
-        ranking = np.flatnonzero(eligible)
-        return ranking[np.lexsort((ranking, -keys[ranking]))]
+        positions = np.flatnonzero(eligible)
+        return positions[_top_k(keys[positions], positions.size, largest=True)]
     return ranking[eligible[ranking]]
 
 
