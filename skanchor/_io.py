@@ -1,4 +1,4 @@
-"""File writes that readers never see half done: the one atomic-write helper of the package."""
+"""Files in and out: tables read by suffix, and writes that readers never see half done."""
 
 from __future__ import annotations
 
@@ -9,7 +9,57 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_path", "atomic_write"]
+__all__ = ["TABLE_SUFFIXES", "atomic_path", "atomic_write", "read_table"]
+
+#: Suffixes :func:`read_table` reads.
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
+
+
+def read_table(path: str | os.PathLike, *, what: str = "data file") -> Any:
+    """A pandas DataFrame from a CSV/TSV/parquet/JSON(L) file; errors name the file.
+
+    CSV and TSV cells are read as written, as strings: only an empty cell is missing (``""``),
+    so a label or text such as ``None``, ``NA`` or ``null`` stays what it says. The file must
+    be UTF-8 (with or without a byte-order mark).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(
+            f"{what} {path.name!r}: cannot read {suffix or 'a file without suffix'}; use "
+            f"{', '.join(TABLE_SUFFIXES)}"
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(f"{what} {path.name!r} is empty")
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pd.read_json(path, lines=True, dtype=False)
+        elif suffix == ".json":
+            try:
+                frame = pd.read_json(path, dtype=False)
+            except ValueError:
+                frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            frame = pd.read_csv(
+                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
+            )
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what} {path.name!r} is not UTF-8 ({exc.reason} at byte {exc.start}): save it "
+            "as UTF-8"
+        ) from None
+    except Exception as exc:  # pandas/pyarrow parse errors (pyarrow's are not ValueErrors)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{what} {path.name!r} cannot be read: {first}") from None
+    if len(frame) == 0:
+        raise ValueError(f"{what} {path.name!r} holds no rows")
+    return frame
 
 
 @contextlib.contextmanager

@@ -78,11 +78,12 @@ def _setting(text: str) -> tuple[str, str, Any]:
     return owner.strip(), param.strip(), parsed
 
 
-#: Shortcut flags for AnchorAL's parameters: flag -> (parameter, metavar, help).
+#: Shortcut flags for AnchorAL's parameters: flag -> (parameter, metavar, help). They set
+#: every anchored method (``anchoral`` and the presets), so a comparison stays like for like.
 _ANCHORAL_FLAGS = {
-    "--anchors": ("n_anchors", "A", "AnchorAL anchors per class"),
-    "--neighbours": ("n_neighbours", "K", "AnchorAL neighbours per anchor"),
-    "--subpool-size": ("max_size", "M", "AnchorAL maximum subpool size"),
+    "--anchors": ("n_anchors", "A", "AnchorAL anchors per class, for every anchored method"),
+    "--neighbours": ("n_neighbours", "K", "AnchorAL neighbours per anchor, likewise"),
+    "--subpool-size": ("max_size", "M", "AnchorAL maximum subpool size, likewise"),
 }
 
 
@@ -316,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config_from_args(args: argparse.Namespace, base: dict) -> Any:
     """The experiment's configuration: ``base`` (a preset), then ``--config``, then flags."""
     from skanchor.experiments.components import (
+        METHODS,
         check_strategy,
         get_classifier,
         get_method,
@@ -327,6 +329,7 @@ def _config_from_args(args: argparse.Namespace, base: dict) -> Any:
         flatten_sections,
         load_config_file,
     )
+    from skanchor.subpool import AnchorSubpool
 
     data: dict[str, Any] = dict(base)
     if getattr(args, "config", None):
@@ -342,10 +345,12 @@ def _config_from_args(args: argparse.Namespace, base: dict) -> Any:
         key: {normalise_name(n): dict(v) for n, v in data.get(key, {}).items()}
         for key in ("method_params", "strategy_params", "classifier_params")
     }
+    anchored = [n for n, spec in METHODS.items() if issubclass(spec.filter_class, AnchorSubpool)]
     for flag, (param, _, _) in _ANCHORAL_FLAGS.items():
         dest = flag[2:].replace("-", "_")
-        if dest in given:
-            tables["method_params"].setdefault("anchoral", {})[param] = given[dest]
+        if dest in given:  # every anchored method: anchoral and the presets (discovery, ...)
+            for name in anchored:
+                tables["method_params"].setdefault(name, {})[param] = given[dest]
     embedder_params = dict(data.get("embedder_params", {}))
     if "embedder" in given and given["embedder"] != base.get("embedder"):
         embedder_params = {}  # the preset's embedder settings belong to the preset's model

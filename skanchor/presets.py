@@ -83,12 +83,13 @@ class Preset:
         ----------
         index : VectorIndex
             The fitted index of the whole pool.
-        minority : sequence, optional
+        minority : label or sequence of labels, optional
             The minority class(es), for strategies that take them (default: the rarest
             labelled class).
         classes : sequence, optional
             Every class of the task, so that a class with no label yet is explored
-            (:class:`~skanchor.AnchorSubpool`'s ``classes``).
+            (:class:`~skanchor.AnchorSubpool`'s ``classes``); a ``minority`` that is not one
+            of them is an error.
         random_state : int, RandomState or None
             Seeds the anchors and the strategy.
         **anchoring
@@ -104,7 +105,7 @@ class Preset:
             classes=classes,
             random_state=random_state,
         )
-        params = with_minority(self.strategy, self.strategy_params, minority)
+        params = with_minority(self.strategy, self.strategy_params, minority, classes)
         return AnchoredQueryStrategy(
             pool_filter,
             strategy=self.strategy,

@@ -155,6 +155,11 @@ class AnchoredQueryStrategy(BaseEstimator):
     If the subpool has fewer than ``n_instances`` items (few candidates, tiny pool), it is
     topped up with pool items drawn at random; the record says how many.
 
+    While the filter reports a class without a labelled item (``AnchorSubpool(classes=...)``),
+    the model cannot rank that class's items, so the subpool's ``exploration_share`` of the
+    batch (``share * n_instances`` items in expectation) is drawn at random from its explored
+    items and comes last, with a NaN score; the strategy selects the rest.
+
     Parameters
     ----------
     pool_filter : PoolFilter
@@ -173,8 +178,9 @@ class AnchoredQueryStrategy(BaseEstimator):
     ----------
     queries_ : list of dict
         One record per query: pool and subpool sizes, candidates, anchors, the selected ids,
-        whether the subpool was topped up, the exploration share, how many items it drew and
-        how many of them were selected, the starved classes, and ``timings`` in seconds
+        whether the subpool was topped up, the exploration share, how many items it drew, how
+        many of them were selected and how many of those were drawn for a starved class
+        (``n_reserved_explored``), the starved classes, and ``timings`` in seconds
         (``anchor_selection``, ``search``, ``aggregation``, ``filter``, ``strategy``,
         ``total``).
 
@@ -284,6 +290,19 @@ class AnchoredQueryStrategy(BaseEstimator):
         extra_arr = np.asarray(extra, dtype=np.int64)
         return extra_arr if order is None else order[extra_arr]
 
+    def _reserved(self, subpool: Any, n_instances: int) -> np.ndarray:
+        """Rows of the subpool drawn for exploration while a class has no labelled item: a
+        uniform draw of its explored items, ``exploration_share * n_instances`` of them in
+        expectation (the fraction rounded up with that probability); none otherwise."""
+        info = subpool.info
+        if not info["starved_classes"] or info["cold_start"]:
+            return np.empty(0, dtype=np.int64)
+        rows = np.flatnonzero(np.isin(subpool.ids, info["explored_ids"]))
+        rng = self._rng()
+        expected = float(info["exploration_share"]) * n_instances
+        k = min(rows.size, int(expected) + int(rng.random_sample() < expected % 1))
+        return np.sort(rng.choice(rows, k, replace=False)) if k else np.empty(0, dtype=np.int64)
+
     # -- the modAL protocol ----------------------------------------------------------
     def __call__(
         self,
@@ -353,32 +372,41 @@ class AnchoredQueryStrategy(BaseEstimator):
             positions = np.concatenate([positions, extra])
             sub_scores = np.concatenate([sub_scores, np.full(extra.size, np.nan)])
 
+        # A class with no labelled item is one the model cannot rank: while there is one, the
+        # exploration share of the batch is drawn at random from the subpool's explored items.
+        reserved = self._reserved(subpool, n_instances)
+        rest = np.setdiff1d(np.arange(positions.size), reserved)
+        n_strategy = n_instances - reserved.size
+
         # Base strategy on the subpool rows only, with the context its signature asks for.
         t0 = time.perf_counter()
         seed = int(self._rng().randint(np.iinfo(np.int32).max))
         named = _named_parameters(strategy)
-        context = {
-            "random_state": seed,
-            "pool_ids": pool_ids[positions],
-            "index": index,
-            "labelled_ids": labelled_ids,
-            "labels": labels,
-            "X_labelled": X_labelled,
-            "subpool_scores": sub_scores,
-        }
-        result = strategy(
-            classifier,
-            _safe_indexing(X_pool, positions),
-            n_instances=n_instances,
-            **{
-                **{key: value for key, value in context.items() if key in named},
-                **(self.strategy_params or {}),
-                **kwargs,
-            },
-        )
-        sub_positions, scores = _check_result(result, name, positions.size, n_instances)
+        sub_positions, scores = np.empty(0, dtype=np.int64), np.empty(0)
+        if n_strategy:
+            context = {
+                "random_state": seed,
+                "pool_ids": pool_ids[positions[rest]],
+                "index": index,
+                "labelled_ids": labelled_ids,
+                "labels": labels,
+                "X_labelled": X_labelled,
+                "subpool_scores": sub_scores[rest],
+            }
+            result = strategy(
+                classifier,
+                _safe_indexing(X_pool, positions[rest]),
+                n_instances=n_strategy,
+                **{
+                    **{key: value for key, value in context.items() if key in named},
+                    **(self.strategy_params or {}),
+                    **kwargs,
+                },
+            )
+            sub_positions, scores = _check_result(result, name, rest.size, n_strategy)
         t_strategy = time.perf_counter() - t0
-        chosen = positions[sub_positions]
+        chosen = np.concatenate([positions[rest][sub_positions], positions[reserved]])
+        scores = np.concatenate([scores, np.full(reserved.size, np.nan)])
         selected_ids = pool_ids[chosen]
         explored = subpool.info["explored_ids"]
 
@@ -395,6 +423,7 @@ class AnchoredQueryStrategy(BaseEstimator):
             "exploration_share": float(subpool.info["exploration_share"]),
             "n_explored": int(subpool.info["n_explored"]),
             "n_selected_explored": int(np.isin(selected_ids, explored).sum()),
+            "n_reserved_explored": int(reserved.size),
             "starved_classes": list(subpool.info["starved_classes"]),
             "selected_ids": selected_ids,
             "timings": {

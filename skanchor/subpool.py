@@ -388,7 +388,9 @@ class AnchorSubpool(PoolFilter):
     share of its slots (of M, or of each class's M_c). The draw costs O(M log M) from the
     sorted pool ids (it never reads the whole pool) and uses its own random stream, so a
     round's anchors are the same with or without exploration. ``info["explored_ids"]`` lists
-    the draws; their score is their mean similarity to all anchors.
+    the draws; their score is their mean similarity to all anchors. While a class is starved,
+    :class:`~skanchor.AnchoredQueryStrategy` also draws that share of each batch from them: a
+    model that knows nothing of the class would rarely rank its items first.
 
     The default, ``exploration="auto"``, is the paper's configuration (share 0) unless
     ``classes`` names a class without labelled items; then the share is the starved classes'

@@ -126,6 +126,17 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
         (["--set", "logreg.penalty=7"], "'penalty' parameter of LogisticRegression"),
         (["--set", "logreg.colour=1"], "classifier 'logreg': LogisticRegression.__init__() got"),
         (["--set", "logreg.threshold=f1"], "'threshold' parameter of logreg must be"),
+        (
+            [
+                "--set",
+                'minority_mix.minority=["Tech"]',
+                "--methods",
+                "discovery",
+                "--budget",
+                "300",
+            ],
+            "minority='Tech' is not a class (classes: 'others', 'tech')",
+        ),
     ],
 )
 def test_bad_input_fails_early_and_clearly(tmp_path, capsys, args, message):
@@ -134,6 +145,12 @@ def test_bad_input_fails_early_and_clearly(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err, err
     assert not out.exists()  # nothing written
+
+
+def test_a_duration_that_is_not_positive_says_so(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--time-limit", "0", "--out", str(tmp_path / "o")])
+    assert "time_limit must be positive, got 0.0" in capsys.readouterr().err  # not "cannot read"
 
 
 def test_user_file_errors(tmp_path, capsys):
@@ -223,7 +240,12 @@ n_anchors = 5
     )
     assert config.dataset == "sms-spam" and config.rate == 0.02 and config.budget == 700
     assert config.time_limit == 6 * 3600 and config.methods == ["anchoral", "seals"]
-    assert config.method_params == {"anchoral": {"n_anchors": 5, "n_neighbours": 20}}
+    # the AnchorAL flags set every anchored method: anchoral and the presets (QA report: the
+    # recommended `discovery` ignored them, and compared unequal subpools without a word)
+    assert config.method_params == {
+        "anchoral": {"n_anchors": 5, "n_neighbours": 20},
+        "discovery": {"n_neighbours": 20},
+    }
     assert config.classifier_params == {"logreg": {"C": 0.5}}
     assert config.strategy_params == {"badge": {"n_local_trials": 2}}
     assert config.embedder_params == {"max_seq_length": 128}
@@ -343,7 +365,9 @@ def test_the_options_are_generated_from_the_config_fields():
     from skanchor.experiments.components import METHODS
 
     size = METHODS["anchoral"].defaults["max_size"]  # AnchorSubpool's own default
-    assert f"AnchorAL maximum subpool size (default: {size})" in " ".join(run_help.split())
+    assert f"AnchorAL maximum subpool size, likewise (default: {size})" in " ".join(
+        run_help.split()
+    )
     assert set(DEMO) <= set(ExperimentConfig.fields())
     for key, value in DEMO.items():  # the preset holds only what it changes
         assert value != getattr(ExperimentConfig(), key) or key == "dataset", key

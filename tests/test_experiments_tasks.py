@@ -119,8 +119,58 @@ def test_make_task_errors(kwargs, message):
 
 def test_minority_absent_from_the_pool():
     corpus = Corpus("t", ["x"] * 10, ["a"] * 9 + ["b"], split=["train"] * 9 + ["test"])
-    with pytest.raises(ValueError, match="minority class 'b' is absent from the pool"):
+    with pytest.raises(
+        ValueError,
+        match=r"'b' is absent from the pool .*\(1 item in the corpus, split by its split column\)",
+    ):
         make_task(corpus, "b")
+
+
+def test_a_class_of_two_items_has_one_on_each_side():
+    """round(0.25 * 2) is 0 (half to even): the random split keeps one item of a two-item
+    class for the test set instead of failing with advice about the rate (QA report)."""
+    corpus = Corpus("t", [f"x{i}" for i in range(42)], ["a"] * 40 + ["b"] * 2)
+    task = make_task(corpus, "b", rate=None)
+    assert task.counts()["pool"]["b"] == 1 and task.counts()["test"]["b"] == 1
+    lone = Corpus("t", [f"x{i}" for i in range(41)], ["a"] * 40 + ["b"])
+    with pytest.raises(ValueError, match=r"\(1 item in the corpus\); choose a class with more"):
+        make_task(lone, "b", rate=None)
+
+
+def test_a_binary_corpus_may_call_its_rare_class_others():
+    """The majority of a binary corpus keeps its own name, so nothing clashes (QA report)."""
+    corpus = Corpus("t", [f"x{i}" for i in range(100)], ["keep"] * 90 + ["others"] * 10)
+    task = make_task(corpus, "others", rate=None)
+    assert task.classes == ("keep", "others") and task.minority == ("others",)
+    three = Corpus("t", [f"x{i}" for i in range(30)], ["a", "b", "others"] * 10)
+    with pytest.raises(ValueError, match="others_label='others' is also a minority class"):
+        make_task(three, "others", rate=None)
+
+
+def test_labels_are_read_as_written(tmp_path):
+    """``None``, ``NA``, ``null`` and ``nan`` are labels (and texts) like any other; only an
+    empty cell is missing, and labels lose surrounding spaces (QA report: 300 rows labelled
+    "None" vanished without a word)."""
+    path = tmp_path / "data.csv"
+    path.write_text(
+        "text,label\n"
+        + "".join(f"msg {i},None\n" for i in range(30))
+        + "".join(f"msg {i},NA\n" for i in range(30, 60))
+        + "".join(f"msg {i}, spam \n" for i in range(60, 70))
+        + "NA,null\n"
+        + "no label,\n"
+        + ",nan\n"
+    )
+    corpus = load_table(path)
+    assert corpus.classes() == ["NA", "None", "nan", "null", "spam"]
+    assert len(corpus) == 72  # the row without a label is left out
+    assert corpus.texts[70] == "NA" and corpus.texts[71] == ""
+    task = make_task(corpus, " spam", rate=None)
+    assert task.minority == ("spam",)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncaf\u00e9,a\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"'latin.csv' is not UTF-8 .*save it as UTF-8"):
+        load_table(latin)
 
 
 # -- loaders --------------------------------------------------------------------------------

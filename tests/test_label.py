@@ -163,6 +163,19 @@ def test_bad_input_is_one_line_and_writes_nothing(corpus, tmp_path, change, mess
     assert not (tmp_path / "s").exists()
 
 
+def test_seed_rows_of_a_repeated_text_label_its_copies_in_order(tmp_path):
+    """A text the data file holds twice is two items: two seed rows label both (QA report:
+    600 seed rows over 300 texts held twice gave 2 labels, the copies' rows dropped)."""
+    from skanchor.label.data import read_corpus, read_seed_labels
+
+    data = tmp_path / "data.csv"
+    data.write_text("text\nhello\nbye\nhello\nhello\n")
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("text,label\nhello,a\nbye,b\nhello,b\nhello,a\nhello,b\n")
+    ids, labels = read_seed_labels(seeds, read_corpus(data), ["a", "b"])
+    assert ids.tolist() == [0, 1, 2, 3] and labels == ["a", "b", "b", "a"]  # the 5th: no copy
+
+
 def test_a_database_with_a_session_is_never_reused(corpus, session, tmp_path):
     path, _ = corpus
     db = session.store.url

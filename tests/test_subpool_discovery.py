@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -433,3 +434,77 @@ def test_probe_share_is_validated(index, probe):
 
     with pytest.raises(InvalidParameterError, match="'probe' parameter"):
         AnchorSubpool(index, probe=probe).select([0, 1], [0, 1])
+
+
+# --- the query's share of the batch for a starved class ------------------------------------
+
+
+def _entropy_model(space, labelled, labels):
+    vectors, _ = space
+    return make_pipeline(FunctionTransformer(vectors.__getitem__), LogisticRegression()).fit(
+        labelled, labels
+    )
+
+
+def test_a_starved_class_gets_its_share_of_the_batch(space, index):
+    """The model cannot rank a class it has no label of (entropy never picked the explored
+    items: the preset found none of a 2% class in 15 rounds of 20, QA report, 2026-12-03), so
+    while a class is starved, ``exploration_share * n_instances`` items of the batch (in
+    expectation) are drawn at random from the explored items, the rest by the strategy."""
+    labelled = np.arange(20)
+    labels = space[1][labelled] % 2
+    pool = np.setdiff1d(np.arange(1200), labelled)
+    model = _entropy_model(space, labelled, labels)
+    common = {"n_anchors": 3, "n_neighbours": 10, "max_size": 60, "random_state": 3}
+    query = AnchoredQueryStrategy(
+        AnchorSubpool(index, classes=[0, 1, 2], **common), "entropy", random_state=0
+    )
+    reserved = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarvedClassWarning)
+        for _ in range(30):
+            positions, scores = query(model, pool, 6, labelled_ids=labelled, labels=labels)
+            record = query.queries_[-1]
+            k = record["n_reserved_explored"]
+            reserved.append(k)
+            assert np.unique(positions).size == 6
+            tail = pool[positions[6 - k :]]  # the drawn items come last, without a score
+            retrieved = set()  # every candidate of this round's anchors: not explored
+            for a in record["anchors"]:
+                retrieved |= set(exact_neighbours(space[0], labelled, a, 10)[0].tolist())
+            assert not retrieved & set(tail.tolist())
+            assert np.isnan(scores[6 - k :]).all() and not np.isnan(scores[: 6 - k]).any()
+            assert record["n_selected_explored"] >= k
+    assert set(reserved) == {2}  # 1/3 of 6, exactly
+    query.set_params(random_state=1)
+    odd = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarvedClassWarning)
+        for _ in range(300):
+            query(model, pool, 4, labelled_ids=labelled, labels=labels)
+            odd.append(query.queries_[-1]["n_reserved_explored"])
+    assert set(odd) == {1, 2} and np.mean(odd) == pytest.approx(4 / 3, abs=0.1)
+
+
+def test_no_share_of_the_batch_without_a_starved_class(space, index):
+    """Every class labelled, or exploration=0: the batch is the strategy's alone, as before."""
+    labelled = np.arange(30)
+    labels = space[1][labelled] % 3
+    pool = np.setdiff1d(np.arange(1200), labelled)
+    model = _entropy_model(space, labelled, labels)
+    common = {"n_anchors": 3, "n_neighbours": 10, "max_size": 60, "random_state": 3}
+    for filt in (
+        AnchorSubpool(index, classes=[0, 1, 2], **common),
+        AnchorSubpool(index, classes=[0, 1, 2, 3], exploration=0.0, **common),
+    ):
+        query = AnchoredQueryStrategy(filt, "entropy", random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StarvedClassWarning)
+            positions, scores = query(model, pool, 6, labelled_ids=labelled, labels=labels)
+        assert query.queries_[-1]["n_reserved_explored"] == 0 and not np.isnan(scores).any()
+        sub = clone(filt).select(labelled, labels, pool_ids=pool)  # the query's subpool
+        proba = model.predict_proba(sub.ids)
+        entropy = -(proba * np.log(proba)).sum(axis=1)
+        assert sorted(pool[positions].tolist()) == sorted(
+            sub.ids[np.argsort(-entropy)[:6]].tolist()
+        )

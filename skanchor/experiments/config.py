@@ -202,9 +202,11 @@ def parse_duration(value: Any) -> float | None:
     if text in ("", "none", "off"):
         return None
     try:
-        return parse_duration(float(text))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return parse_duration(seconds)
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhd])", text)
     if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([smhd])", "", text).strip():
         raise ValueError(f"cannot read a duration from {value!r} (examples: 3600, 90s, 30m, 6h)")

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from skanchor._io import TABLE_SUFFIXES, read_table
 from skanchor.experiments.tasks import Corpus, Task, make_task
 
 __all__ = [
@@ -44,8 +45,6 @@ __all__ = [
     "load_table",
     "user_data_dir",
 ]
-
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -307,6 +306,15 @@ def load_amazoncat(
 # ------------------------------------------------------------------------------------------
 
 
+def _has_label(value: Any) -> bool:
+    """Whether a label cell holds a label: not missing (None, NaN) and not blank."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return True  # a multi-label cell, possibly an empty list
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return False
+    return bool(str(value).strip())
+
+
 def load_table(
     path: str | os.PathLike,
     *,
@@ -320,25 +328,12 @@ def load_table(
     The label column may hold lists (a multi-label corpus). ``split_column``, if given,
     holds ``train`` / ``test`` per row; otherwise the task builder splits at random.
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        df = pd.read_parquet(path)
-    elif suffix in (".jsonl", ".ndjson"):
-        df = pd.read_json(path, lines=True)
-    elif suffix == ".json":
-        try:
-            df = pd.read_json(path)
-        except ValueError:
-            df = pd.read_json(path, lines=True)
-    elif suffix in (".csv", ".tsv"):
-        df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    else:
+    if not path.name.lower().endswith(TABLE_SUFFIXES):
         raise ValueError(f"cannot read {path.name!r}: use one of {', '.join(TABLE_SUFFIXES)}")
+    df = read_table(path)
     for option, column in (
         ("text_column", text_column),
         ("label_column", label_column),
@@ -349,7 +344,7 @@ def load_table(
                 f"{path.name} has no column {column!r} ({option}); its columns: "
                 f"{', '.join(map(str, df.columns))}"
             )
-    df = df[df[label_column].notna()]
+    df = df[df[label_column].map(_has_label)]
     labels = df[label_column].tolist()
     multilabel = any(isinstance(v, (list, tuple, np.ndarray)) for v in labels)
     split = None

@@ -437,6 +437,7 @@ def _query(
             state.spec.strategy,
             {**state.method.strategy_params, **(state.strategy_params or {})},
             state.task.minority,
+            state.task.classes,
         )
         or None,
         random_state=state.spec.seeds.integer("strategy", round_),

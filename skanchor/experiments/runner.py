@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skanchor.experiments.components import METHODS
 from skanchor.experiments.config import ExperimentConfig, Protocol, RunSpec
 from skanchor.experiments.features import TaskFeatures, featurise
 from skanchor.experiments.loaders import build_task
 from skanchor.experiments.loop import simulate
 from skanchor.experiments.store import ResultsDir, ResultsDirError, package_versions
 from skanchor.experiments.tasks import Task
+from skanchor.strategies import with_minority
 
 __all__ = ["ExperimentResult", "default_cache_dir", "embedding_cache", "prepare", "run_experiment"]
 
@@ -78,8 +80,21 @@ def prepare(
     """
     if task is None:
         task = build_task(config.dataset, **config.task_options())
-    config.protocol.check(task)
+    _check_task(config, task)
     return task, _featurise(config, task, embedder, embedding_cache(cache_dir), progress)
+
+
+def _check_task(config: ExperimentConfig, task: Task) -> None:
+    """What can fail before any work: the protocol against the task, and a strategy's
+    ``minority`` (a ``--set``) that is not a class of the task."""
+    config.protocol.check(task)
+    for method, strategy in dict.fromkeys((r.method, r.strategy) for r in config.runs()):
+        with_minority(
+            strategy,
+            {**METHODS[method].strategy_params, **config.strategy_params.get(strategy, {})},
+            task.minority,
+            task.classes,
+        )
 
 
 def _featurise(
@@ -167,7 +182,7 @@ def run_experiment(
     if task is None:
         _say(log, f"loading {config.dataset} ...")
         task = build_task(config.dataset, **config.task_options())
-    protocol.check(task)
+    _check_task(config, task)
     if features is not None and features.n_pool != task.n_pool:
         raise ValueError(
             f"features hold {features.n_pool:,} pool items and the task {task.n_pool:,}: "

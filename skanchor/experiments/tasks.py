@@ -59,7 +59,7 @@ def _label_str(value: Any) -> str:
         value = value.item()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value)
+    return str(value).strip()
 
 
 @dataclass
@@ -226,7 +226,8 @@ def _split(
     test_parts = []
     for label in sorted(set(y.tolist())):
         members = np.flatnonzero(y == label)
-        n_test = round(test_size * members.size)
+        # at least one item on each side of a class that has two (round() goes to even: 0.5 -> 0)
+        n_test = min(max(round(test_size * members.size), 1), members.size - 1)
         test_parts.append(rng.choice(members, n_test, replace=False))
     test = np.sort(np.concatenate(test_parts))
     train = np.setdiff1d(np.arange(len(y)), test)
@@ -291,7 +292,9 @@ def make_task(
     name : str, optional
         Task name; defaults to ``"{corpus}-{minority}"``.
     """
-    minority = (minority,) if isinstance(minority, str) else tuple(str(m) for m in minority)
+    minority = tuple(
+        _label_str(m) for m in ((minority,) if isinstance(minority, str) else minority)
+    )
     if not minority:
         raise ValueError("minority must name at least one class")
     if len(set(minority)) != len(minority):
@@ -304,8 +307,6 @@ def make_task(
             f"minority class {unknown[0]!r} does not occur in corpus {corpus.name!r}; "
             f"its classes: {shown}"
         )
-    if others_label in minority:
-        raise ValueError(f"others_label={others_label!r} is also a minority class")
     if rate is not None and rate * len(minority) >= 1:
         raise ValueError(
             f"rate={rate} leaves no room for the majority with {len(minority)} classes"
@@ -313,6 +314,8 @@ def make_task(
 
     rng = np.random.default_rng(seed)
     y, majority = _task_labels(corpus, minority, others_label)
+    if majority in minority:  # the merged majority would take a minority class's name
+        raise ValueError(f"others_label={others_label!r} is also a minority class")
     train, test = _split(corpus, y, test_size, rng)
 
     # Pool: cap the majority, then downsample each minority class to `rate` of the pool.
@@ -349,9 +352,14 @@ def make_task(
     for label in minority:
         for part, ids in (("pool", pool), ("test set", test)):
             if not (y[ids] == label).any():
+                n = int((y == label).sum())
                 raise ValueError(
                     f"minority class {label!r} is absent from the {part} of corpus "
-                    f"{corpus.name!r}; choose another class or a larger rate"
+                    f"{corpus.name!r} ({n} item{'s' if n != 1 else ''} in the corpus"
+                    + (", split by its split column" if corpus.split is not None else "")
+                    + "); choose a class with more items"
+                    + (" or a larger rate" if part == "pool" and rate is not None else "")
+                    + (" or a split column" if part == "test set" and corpus.split is None else "")
                 )
     if majority not in set(y[pool].tolist()):
         raise ValueError(f"the pool of corpus {corpus.name!r} has no majority item")

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from skanchor._io import read_table
+
 __all__ = [
     "EXPORT_FORMATS",
     "Corpus",
@@ -23,8 +25,6 @@ __all__ = [
     "write_table",
 ]
 
-#: Suffixes :func:`read_table` reads.
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
 #: Formats ``skanchor export`` writes.
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 
@@ -49,43 +49,6 @@ class Corpus:
                 digest.update(len(data).to_bytes(8, "little"))
                 digest.update(data)
         return digest.hexdigest()
-
-
-def read_table(path: str | os.PathLike, *, what: str = "data file") -> Any:
-    """A pandas DataFrame from a CSV/TSV/parquet/JSON(L) file; errors name the file."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{what} {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise ValueError(
-            f"{what} {path.name!r}: cannot read {suffix or 'a file without suffix'}; use "
-            f"{', '.join(TABLE_SUFFIXES)}"
-        )
-    if path.stat().st_size == 0:
-        raise ValueError(f"{what} {path.name!r} is empty")
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame = pd.read_json(path, lines=True, dtype=False)
-        elif suffix == ".json":
-            try:
-                frame = pd.read_json(path, dtype=False)
-            except ValueError:
-                frame = pd.read_json(path, lines=True, dtype=False)
-        else:
-            frame = pd.read_csv(
-                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
-            )
-    except Exception as exc:  # pandas/pyarrow parse errors (pyarrow's are not ValueErrors)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{what} {path.name!r} cannot be read: {first}") from None
-    if len(frame) == 0:
-        raise ValueError(f"{what} {path.name!r} holds no rows")
-    return frame
 
 
 def _column(frame: Any, name: str, path: Path, option: str, what: str) -> Any:
@@ -152,7 +115,9 @@ def read_seed_labels(
 
     Rows are matched to items by their text (``text_column``) when the file has that
     column, else by the ``id`` column (the data file's ids or row numbers). Every row must
-    match an item and carry one of ``labels``; an item labelled twice keeps its first label.
+    match an item and carry one of ``labels``. A text that the data file holds several times
+    is several items: its rows label them in order; rows beyond its copies repeat a label
+    already given and are left out (an item keeps its first label).
     """
     path = Path(path)
     frame = read_table(path, what="seed-label file")
@@ -168,13 +133,13 @@ def read_seed_labels(
             f"seed-label file {path.name!r} has neither a {text_column!r} nor an 'id' column to "
             f"match items by; its columns: {', '.join(map(str, frame.columns))}"
         )
-    position: dict[str, int] = {}
+    copies: dict[str, list[int]] = {}
     for i, key in enumerate(lookup):
-        position.setdefault(key, i)
+        copies.setdefault(key, []).append(i)
+    used = dict.fromkeys(copies, 0)  # copies of each key labelled so far
     known = set(labels)
     ids: list[int] = []
     values: list[str] = []
-    seen: set[int] = set()
     for row, (key, label) in enumerate(zip(key_col.tolist(), label_col.tolist(), strict=True)):
         label_text = _as_text(label)
         if label_text is None or label_text.strip() not in known:
@@ -182,15 +147,15 @@ def read_seed_labels(
                 f"seed-label file {path.name!r} row {row}: label {label!r} is not one of "
                 f"{', '.join(labels)}"
             )
-        item = position.get(key if isinstance(key, str) else str(key))
-        if item is None:
+        key = key if isinstance(key, str) else str(key)
+        if key not in copies:
             raise ValueError(
                 f"seed-label file {path.name!r} row {row}: no item of the data file has this {how}"
             )
-        if item not in seen:
-            seen.add(item)
-            ids.append(item)
+        if used[key] < len(copies[key]):
+            ids.append(copies[key][used[key]])
             values.append(label_text.strip())
+            used[key] += 1
     return np.asarray(ids, dtype=np.int64), values
 
 

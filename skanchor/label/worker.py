@@ -220,6 +220,7 @@ class Worker:
             self.config.strategy,
             {**self.method.strategy_params, **self.config.strategy_params},
             self.config.minority,
+            self.config.labels,
         )
         return params or None
 

@@ -48,6 +48,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
+
 from skanchor._params import lookup_name
 from skanchor.strategies._common import (
     QueryStrategy,
@@ -61,6 +63,7 @@ from skanchor.strategies.diversity import badge_sampling, ftbertkm_sampling, gra
 from skanchor.strategies.graph import label_propagation_sampling
 from skanchor.strategies.imbalance import (
     UnseenMinorityWarning,
+    _as_label_list,
     minority_mix_sampling,
     minority_sampling,
 )
@@ -142,7 +145,12 @@ def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
     )
 
 
-def with_minority(strategy: str | QueryStrategy, params: dict | None, minority: Any) -> dict:
+def with_minority(
+    strategy: str | QueryStrategy,
+    params: dict | None,
+    minority: Any,
+    classes: Any = None,
+) -> dict:
     """``params`` plus ``minority`` for a strategy that takes one (the imbalance-aware ones).
 
     A ``minority`` already in ``params`` wins; with no minority or a strategy without that
@@ -154,8 +162,12 @@ def with_minority(strategy: str | QueryStrategy, params: dict | None, minority: 
         A strategy name or function, as :func:`get_strategy` takes it.
     params : dict or None
         The strategy's parameters.
-    minority : sequence of labels or None
-        The minority class(es) of the task or session.
+    minority : label, sequence of labels or None
+        The minority class(es) of the task or session (one label or several; empty or
+        ``None``: none).
+    classes : sequence or None
+        Every class of the task or session: a minority class (given here or in ``params``)
+        that is not one of them is an error, not a class the strategy waits for forever.
 
     Returns
     -------
@@ -163,7 +175,17 @@ def with_minority(strategy: str | QueryStrategy, params: dict | None, minority: 
         The parameters to call the strategy with.
     """
     params = dict(params or {})
-    if minority is not None and len(minority) and "minority" not in params:
+    empty = minority is None or (np.ndim(minority) > 0 and len(minority) == 0)
+    wanted = [] if empty else _as_label_list(minority)
+    if wanted and "minority" not in params:
         if "minority" in inspect.signature(get_strategy(strategy)).parameters:
-            params["minority"] = list(minority)
+            params["minority"] = wanted
+    if classes is not None and params.get("minority") is not None:
+        known = list(classes)
+        unknown = [m for m in _as_label_list(params["minority"]) if m not in known]
+        if unknown:
+            raise ValueError(
+                f"minority={unknown[0]!r} is not a class (classes: "
+                f"{', '.join(repr(c) for c in known)})"
+            )
     return params
