@@ -511,7 +511,7 @@ def test_exploit_min_per_class_passes_an_empty_turn_on():
     st.integers(1, 30),
     st.floats(0.05, 1.0),
     st.integers(0, 2**16),
-    st.sampled_from(["likely", "boundary", "novel"]),
+    st.sampled_from(["likely", "boundary", "novel", "auto"]),
 )
 def test_exploit_min_properties(n_classes, per_class, n_instances, floor, seed, exploit_rank):
     """Exactly ``min(exploited share, items above the floor)`` items are exploited, each above
@@ -634,6 +634,45 @@ def test_exploit_rank_boundary_per_class():
     assert pos.tolist() == [1, 2]
     np.testing.assert_allclose(scores, [0.5, 0.45])
     assert minority_mix_sampling(clf, np.arange(4), 2, **mix)[0].tolist() == [0, 2]
+
+
+def test_exploit_rank_auto_takes_the_edge_of_a_class_the_model_is_sure_of():
+    """ "auto": "boundary" for a class whose share of most likely items all have P >= 0.5 at
+    the labelled prior, "likely" otherwise. P(min) 0.99, 0.9, 0.6, 0.4, 0.1 with 9 majority
+    labels and 1 minority: at that prior only 0.99 (0.92) is sure, so one exploited item takes
+    the edge (0.6) and four take the likeliest; with equal labels 0.99 and 0.9 are both sure."""
+    p_min = np.array([0.99, 0.9, 0.6, 0.4, 0.1])
+    clf = Table(np.column_stack([1 - p_min, p_min]), ["maj", "min"])
+    ids, skewed, even = np.arange(5), ["maj"] * 9 + ["min"], ["maj", "min"]
+    auto = {"exploit": 1.0, "exploit_rank": "auto", "minority": "min"}
+    assert minority_mix_sampling(clf, ids, 1, labels=skewed, **auto)[0].tolist() == [2]
+    assert minority_mix_sampling(clf, ids, 4, labels=skewed, **auto)[0].tolist() == [0, 1, 2, 3]
+    assert minority_mix_sampling(clf, ids, 2, labels=even, **auto)[0].tolist() == [2, 1]
+    with pytest.raises(ValueError, match="needs the labelled set"):
+        minority_mix_sampling(clf, ids, 2, **auto)
+
+
+def test_exploit_rank_auto_per_class():
+    """Class by class (the one with fewer labels first, one item each): with 6 labels of class
+    1 its likeliest item (P 0.8) is sure at the labelled prior (0.92), so it takes its edge
+    (P 0.5) as "boundary" would; class 2 is not, and takes its likeliest (0.45). With 1 label
+    of class 1 neither is sure: "auto" is "likely"."""
+    proba = [[0.2, 0.8, 0.0], [0.1, 0.5, 0.4], [0.55, 0.0, 0.45], [0.9, 0.05, 0.05]]
+    clf = Table(proba, [0, 1, 2])
+    mix = {"exploit": 1.0, "minority": [1, 2], "per_class": True}
+    sure = {**mix, "labels": [0, 0] + [1] * 6 + [2]}
+    assert minority_mix_sampling(clf, np.arange(4), 2, exploit_rank="auto", **sure)[0].tolist() == [
+        2,
+        1,
+    ]
+    assert minority_mix_sampling(clf, np.arange(4), 2, **sure)[0].tolist() == [2, 0]
+    unsure = {**mix, "labels": [0] * 8 + [1, 2, 2]}
+    assert minority_mix_sampling(clf, np.arange(4), 2, exploit_rank="auto", **unsure)[
+        0
+    ].tolist() == [0, 2]
+    assert minority_mix_sampling(clf, np.arange(4), 2, exploit_rank="boundary", **unsure)[
+        0
+    ].tolist() == [1, 2]
 
 
 def test_exploit_rank_novel_takes_likely_items_unlike_the_labelled_ones():

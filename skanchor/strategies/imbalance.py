@@ -290,7 +290,7 @@ def minority_sampling(
         "explore_prior": [StrOptions({"labelled"}), None],
         "explore_first": [Interval(Integral, 1, None, closed="left"), None],
         "diverse": [Interval(Real, 1, None, closed="left"), None],
-        "exploit_rank": [StrOptions({"likely", "boundary", "novel"})],
+        "exploit_rank": [StrOptions({"likely", "boundary", "novel", "auto"})],
         "exploit_min": [Interval(Real, 0, 1, closed="right"), None],
     },
     prefer_skip_nested_validation=True,
@@ -362,7 +362,7 @@ def minority_mix_sampling(
         l2-normalised), weighted by the entropy, each centre taking its nearest item. Near
         duplicates then rarely share a batch. The exploited share is left as it is (a twin of
         a minority item is still found). ``None`` (or 1): the top ``k`` by entropy.
-    exploit_rank : {"likely", "boundary", "novel"}, default="likely"
+    exploit_rank : {"likely", "boundary", "novel", "auto"}, default="likely"
         How the exploited share ranks a minority class's items. ``"likely"``: the most
         likely first. ``"boundary"``: the items the classifier assigns to the class, least
         sure first, then (if they run out) the most likely of the others: minority items at
@@ -372,6 +372,10 @@ def minority_mix_sampling(
         representation) from the class's labelled items and from those already taken: likely
         minority items unlike the ones labelled, instead of twins of them. It needs the
         labelled items (``X_labelled``, or ``X_training``) and a representation.
+        ``"auto"``: ``"boundary"`` for a class whose share of most likely items all have
+        probability >= 0.5 at the labelled class shares (the model is already sure of its
+        core), ``"likely"`` for the others (a class it barely knows, whose edge is mostly
+        errors); it needs the labels.
     exploit_min : float in (0, 1] or None, default=None
         Exploit only while it pays: an exploited item needs at least this probability of its
         class (of the minority classes, summed, without ``per_class``) once the
@@ -383,9 +387,9 @@ def minority_mix_sampling(
     labelled_ids, labels, X_labelled : optional
         Query-strategy context (``labels`` is read when ``minority=None``, with
         ``per_class`` for the order of the classes, with ``exploit_until`` for the
-        quota, with ``explore_prior``, with ``explore_first``, with ``exploit_min`` and with
-        ``"novel"``, which reads ``X_labelled`` too); a modAL learner's ``X_training`` /
-        ``y_training`` is the fallback.
+        quota, with ``explore_prior``, with ``explore_first``, with ``exploit_min``, with
+        ``"auto"`` and with ``"novel"``, which reads ``X_labelled`` too); a modAL learner's
+        ``X_training`` / ``y_training`` is the fallback.
     random_state : None, int or RandomState
         Seeds the k-means of ``diverse`` (otherwise the selection is deterministic).
     **kwargs
@@ -449,7 +453,8 @@ def _exploit_then_explore(
     the labelled class shares with ``explore_prior="labelled"``; all of them by plain entropy
     while fewer than ``explore_first`` items are labelled. With ``diverse``, the entropy
     ranking only shortlists the explored items and k-means picks among them; with
-    ``exploit_rank="boundary"`` a class's assigned items come first, least sure first; with
+    ``exploit_rank="boundary"`` a class's assigned items come first, least sure first (with
+    ``"auto"``, for a class whose likeliest items are sure at the labelled prior); with
     ``"novel"`` its most likely ones farthest first from its labelled items; with
     ``exploit_min`` only items at least that likely at the labelled prior are exploited."""
     n = _n_items(X)
@@ -469,6 +474,7 @@ def _exploit_then_explore(
         or explore_first is not None
         or exploit_min is not None
         or novel
+        or exploit_rank == "auto"
     )
     if required or (per_class and columns.size > 1):
         # the quota, the prior and the warm-up need the labels; class order falls back to columns
@@ -486,13 +492,18 @@ def _exploit_then_explore(
             classifier, proba, labelled_ids, labels, X_labelled, strategy
         )
     at_prior = None  # the probabilities at the labelled class shares, for the floor and the prior
-    if exploit_min is not None or explore_prior is not None:
+    if exploit_min is not None or explore_prior is not None or exploit_rank == "auto":
         at_prior = _at_labelled_prior(proba, counts)
     if per_class and columns.size > 1:
         order = columns[np.argsort(counts[columns], kind="stable")]  # fewest labelled first
         keys = proba[:, order]
-        if exploit_rank == "boundary":
-            keys = _boundary_keys(keys, proba.argmax(axis=1)[:, None] == order[None, :])
+        if exploit_rank in ("boundary", "auto"):
+            edge = _boundary_keys(keys, proba.argmax(axis=1)[:, None] == order[None, :])
+            if exploit_rank == "auto":  # the edge only of a class the model is sure of
+                share = -(-n_exploit // order.size)
+                sure = [_sure_of(keys[:, j], at_prior[:, c], share) for j, c in enumerate(order)]
+                edge = np.where(np.asarray(sure)[None, :], edge, keys)
+            keys = edge
         ranked = None
         if seen is not None:
             quota = -(-n_exploit // order.size)  # the most any class takes in turn
@@ -507,7 +518,9 @@ def _exploit_then_explore(
     else:
         p_min = proba[:, columns].sum(axis=1)
         keys = p_min
-        if exploit_rank == "boundary":
+        if exploit_rank == "boundary" or (
+            exploit_rank == "auto" and _sure_of(p_min, at_prior[:, columns].sum(axis=1), n_exploit)
+        ):
             keys = _boundary_keys(p_min, np.isin(proba.argmax(axis=1), columns))
         exploited = None
         if seen is not None:
@@ -598,6 +611,13 @@ def _paying(keys: np.ndarray, eligible: np.ndarray, ranking: np.ndarray | None) 
         positions = np.flatnonzero(eligible)
         return positions[_top_k(keys[positions], positions.size, largest=True)]
     return ranking[eligible[ranking]]
+
+
+def _sure_of(p: np.ndarray, at_prior: np.ndarray, share: int) -> bool:
+    """Whether the ``share`` largest ``p`` (ties to the smaller position) all have
+    ``at_prior`` >= 0.5: the model is sure of a class's share even at the labelled prior."""
+    top = _top_k(p, min(share, p.size), largest=True)
+    return bool(top.size) and bool((at_prior[top] >= 0.5).all())
 
 
 def _boundary_keys(p: np.ndarray, assigned: np.ndarray) -> np.ndarray:
