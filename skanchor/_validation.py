@@ -56,9 +56,15 @@ def check_vectors(
     """Return ``vectors`` as a C-contiguous float32 (n, d) array of finite, non-zero rows.
 
     Cosine similarity is undefined for a zero vector, so all-zero rows are an error rather
-    than a silent NaN further down; so are values that float32 cannot hold. Rows of any
-    other magnitude (``1e20`` or ``1e-30``) are valid: normalising them is the index's job.
+    than a silent NaN further down; so are values that float32 cannot hold and sparse
+    matrices. Rows of any other magnitude (``1e20`` or ``1e-30``) are valid: normalising them
+    is the index's job; a float64 row too small for float32 is rescaled (its direction kept).
     """
+    if hasattr(vectors, "toarray") and hasattr(vectors, "nnz"):  # scipy.sparse
+        raise TypeError(
+            f"{name} is a sparse matrix: the index stores dense vectors; reduce it first (e.g. "
+            "TruncatedSVD) or pass .toarray() if its dimension is small"
+        )
     arr = np.asarray(vectors)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
@@ -88,6 +94,14 @@ def check_vectors(
             f"{name} holds values beyond the float32 range (first in row {bad}, e.g. "
             f"{np.abs(arr[bad]).max():.3g}): vectors are stored as float32; rescale them"
         )
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
+        # rows too small for float32 (they would round to zero) are rescaled first: the
+        # index compares directions only
+        scale = np.abs(arr).max(axis=1)
+        tiny = (scale > 0) & (scale < 1e-30)
+        if tiny.any():
+            arr = arr.copy()
+            arr[tiny] /= scale[tiny, None]
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     # An exactly-zero row, not a zero norm: a tiny or huge row has a norm that under- or
     # overflows in float32 but a perfectly good direction (see index.base._unit_rows).
@@ -173,10 +187,17 @@ def check_texts(X: Any, name: str = "X") -> list[str]:
     if not texts:
         raise ValueError(f"{name} is empty: there are no texts")
     for i, text in enumerate(texts):
-        if type(text) is str:
-            continue
-        if isinstance(text, str):  # numpy.str_ and other subclasses
-            texts[i] = str(text)
+        if isinstance(text, str):
+            if type(text) is not str:  # numpy.str_ and other subclasses
+                text = texts[i] = str(text)
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise ValueError(
+                        f"{name}[{i}] is not valid Unicode text: a lone surrogate "
+                        f"{text[exc.start]!r} at position {exc.start}"
+                    ) from None
             continue
         hint = "; decode it first" if isinstance(text, (bytes, bytearray)) else ""
         raise TypeError(

@@ -28,15 +28,22 @@ if TYPE_CHECKING:
 __all__ = ["RowLookup", "as_pool_ids", "sort_pool_ids"]
 
 
-def as_pool_ids(X_pool: Any, name: str = "X_pool") -> np.ndarray:
-    """``X_pool`` given as ids: a 1-d (or (n, 1)) integer array → unique int64 ids."""
+def as_pool_ids(
+    X_pool: Any,
+    name: str = "X_pool",
+    *,
+    what: str = "index ids",
+    advice: str = "; to query raw vectors or texts pass lookup=RowLookup().fit(corpus)",
+) -> np.ndarray:
+    """``X_pool`` given as ids: a 1-d (or (n, 1)) integer array → unique int64 ids (an error
+    names them as ``what``, followed by ``advice``)."""
     arr = np.asarray(X_pool)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_):
         raise TypeError(
-            f"{name} must be a 1-d integer array of index ids (got dtype {arr.dtype}, shape "
-            f"{arr.shape}); to query raw vectors or texts pass lookup=RowLookup().fit(corpus)"
+            f"{name} must be a 1-d integer array of {what} (got dtype {arr.dtype}, shape "
+            f"{arr.shape}){advice}"
         )
     return check_ids(arr, name, unique=False)
 

@@ -200,3 +200,35 @@ def test_two_annotators_get_disjoint_items(server, browser):
     assert page_a.problems == [] and page_b.problems == []
     first.close()
     second.close()
+
+
+def test_a_refused_label_says_so_until_the_next_key(server, browser):
+    """Two tabs of one annotator show the same item; the second tab's label is refused (409)
+    and the page says it was not recorded, and keeps saying so past the progress refresh
+    (QA report: the message was wiped within 40 ms and the label lost without a sign)."""
+    context, first = _open(browser, server.url)
+    second = context.new_page()
+    second.goto(server.url)
+    second.wait_for_selector("#text:not([data-item-id=''])")
+    item = _item(first)
+    assert _item(second) == item
+    _press(first, "1")
+    second.keyboard.press("2")
+    second.wait_for_selector(f"body:not(.busy) #text:not([data-item-id='{item}'])")
+    refused = "Your label was not recorded"
+    assert second.text_content("#error").startswith(refused)
+    second.wait_for_timeout(1500)  # the progress panel refreshes after a second
+    assert second.text_content("#error").startswith(refused)
+    stored = [r for r in _labels_of(server, _annotator(context)) if r["item_id"] == item]
+    assert [r["label"] for r in stored] == [BBC_LABELS[0]]
+    _press(second, "1")  # the next key press clears it
+    assert second.text_content("#error") == ""
+    context.close()
+
+    context, page = _open(browser, server.url)  # a new annotator: nothing to undo
+    page.keyboard.press("u")
+    page.wait_for_selector("#error:has-text('Nothing to undo.')")
+    page.wait_for_timeout(1500)
+    assert page.text_content("#error") == "Nothing to undo."
+    assert page.problems == []
+    context.close()

@@ -222,6 +222,12 @@ def test_ids_to_texts():
         step.transform(["a"])
     with pytest.raises(TypeError, match="corpus"):
         IdsToTexts().transform([0])
+    # no ids, and a clone shares the corpus instead of copying it (QA report)
+    assert step.transform([]).tolist() == []
+    with pytest.raises(TypeError, match=r"integer array of positions into corpus \(got dtype"):
+        step.transform([1.5])
+    twin = clone(step)
+    assert twin is not step and twin.corpus is corpus
 
 
 def test_pickle_round_trip(fitted):
@@ -376,6 +382,12 @@ def test_partial_fit_continues(tiny_bert):
     assert len(clf.history) == 4  # 2 epochs of fit + 2 of partial_fit
     with pytest.raises(ValueError, match="'ham'"):
         clf.partial_fit(["hello"] * 2, ["ham", "pos"])
+    # one newly labelled item goes on training (a fit needs two classes, a step does not)
+    module = clf.module_
+    clf.partial_fit(["claim your reward"], ["spam"])
+    assert clf.module_ is module and len(clf.history) > 4
+    with pytest.raises(TypeError, match=r"takes no fit parameters .*got sample_weight"):
+        clf.partial_fit(TEXTS[:2], LABELS[:2], sample_weight=np.ones(2))
     warm = make_clf(tiny_bert, warm_start=True).fit(TEXTS, LABELS)
     module = warm.module_
     assert warm.fit(TEXTS, LABELS).module_ is module
@@ -566,6 +578,9 @@ def test_check_texts():
     with pytest.raises(ValueError, match="1-d sequence of texts"):
         check_texts(np.array([["a", "b"], ["c", "d"]]))
     assert check_texts(np.array([["a"], ["b"]])).tolist() == ["a", "b"]  # one column
+    with pytest.raises(ValueError, match=r"X\[1\] is not valid Unicode text: a lone surrogate"):
+        check_texts(["fine", "broken \ud800 text"])  # before: a tokenizer's TypeError
+    assert check_texts(["naïve café ✓"]) == ["naïve café ✓"]
 
 
 def test_bad_input(tiny_bert, fitted):

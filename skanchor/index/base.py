@@ -551,7 +551,7 @@ class _StoredIndex(VectorIndex, BaseEstimator):
         validate_parameter_constraints(
             _SEARCH_CONSTRAINTS, {"k": k}, caller_name=f"{type(self).__name__}.search"
         )
-        arr = np.asarray(queries)
+        arr = queries if hasattr(queries, "nnz") else np.asarray(queries)  # sparse: refused below
         if arr.ndim == 1:
             arr = arr[None, :]
         arr = check_vectors(arr, "queries", dim=self.dim)

@@ -7,6 +7,7 @@ times slower with several threads.
 
 from __future__ import annotations
 
+import threading
 from numbers import Integral
 from pathlib import Path
 from typing import ClassVar
@@ -29,6 +30,9 @@ __all__ = ["HNSWIndex"]
 _HNSW_FILE = "hnswlib.bin"
 _FETCH_BLOCK = 1 << 16  # rows read from hnswlib at a time in the exact fallback
 _EF_GROWTH = 4  # ef multiplier between retries when hnswlib finds fewer than k live items
+# hnswlib's ef is a property of the graph: a search sets it, so searches from several threads
+# (one index shared by clones) would use each other's ef. Each search holds this lock.
+_SEARCH_LOCK = threading.Lock()
 _DEFAULT_SEED = 100  # hnswlib's own default seed, used for random_state=None
 
 #: The header hnswlib's ``saveIndex`` writes (hnswlib 0.6-0.8, little-endian), then one
@@ -263,6 +267,12 @@ class HNSWIndex(_StoredIndex):
         num_threads = int(self.num_threads)
         if len(self) <= ef:  # the graph would have to surface nearly every live item
             return self._exact_live_search(queries, k)
+        with _SEARCH_LOCK:  # ef is the graph's, not the call's: one search at a time sets it
+            return self._graph_search(queries, k, ef, num_threads)
+
+    def _graph_search(
+        self, queries: np.ndarray, k: int, ef: int, num_threads: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         try:
             while True:
                 self.index_.set_ef(ef)

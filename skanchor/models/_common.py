@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 
 from skanchor._validation import check_texts as _check_texts
 
-__all__ = ["AUTO_DEVICE", "NetMixin", "check_texts", "resolve_device"]
+__all__ = ["AUTO_DEVICE", "NetMixin", "check_no_fit_params", "check_texts", "resolve_device"]
 
 #: The default ``device`` of the classifiers: CUDA when the machine has it, else the CPU,
 #: decided when the net is initialised (``fit``), never at import, so ``get_params`` is the
@@ -155,3 +155,13 @@ class NetMixin:
                 yield
             finally:
                 self.data_generator_ = None
+
+
+def check_no_fit_params(estimator: Any, fit_params: dict) -> None:
+    """The text models' networks take texts only: a fit parameter (``sample_weight``, ...)
+    is an error naming it here, not deep inside the module's ``forward``."""
+    if fit_params:
+        raise TypeError(
+            f"{type(estimator).__name__}.fit takes no fit parameters (its network reads texts "
+            f"only), got {', '.join(sorted(fit_params))}"
+        )

@@ -38,7 +38,9 @@ class IdsToTexts(TransformerMixin, BaseEstimator):
         corpus = self.corpus
         if corpus is None or isinstance(corpus, (str, bytes)) or not hasattr(corpus, "__len__"):
             raise TypeError(f"corpus must be a sequence of texts, got {describe(corpus)}")
-        ids = as_pool_ids(X, "X")
+        if np.size(X) == 0 and np.ndim(X) == 1:  # no ids (a [] is read as float64)
+            return np.empty(0, dtype=object)
+        ids = as_pool_ids(X, "X", what="positions into corpus", advice="")
         n = len(corpus)
         if ids.size and (ids.min() < 0 or ids.max() >= n):
             bad = ids[(ids < 0) | (ids >= n)][0]
@@ -50,6 +52,11 @@ class IdsToTexts(TransformerMixin, BaseEstimator):
         else:
             texts = [corpus[i] for i in ids.tolist()]
         return np.asarray(texts, dtype=object)
+
+    def __sklearn_clone__(self) -> IdsToTexts:
+        """A new ``IdsToTexts`` on the same corpus object: cloning (``GridSearchCV``,
+        ``cross_val_score``) never copies a corpus that may be large, as with indexes."""
+        return type(self)(**self.get_params(deep=False))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

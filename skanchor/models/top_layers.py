@@ -56,7 +56,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from skanchor._validation import describe
-from skanchor.models._common import AUTO_DEVICE, NetMixin, check_texts
+from skanchor.models._common import AUTO_DEVICE, NetMixin, check_no_fit_params, check_texts
 from skanchor.models.states import (
     FrozenEncoder,
     StateCache,
@@ -532,6 +532,7 @@ verbose, callbacks, **kwargs
     def fit(self, X: Any, y: Any, **fit_params: Any) -> TopLayersClassifier:
         """Fine-tune on texts ``X`` and labels ``y``, starting again from ``checkpoint``."""
         self._validate_params()
+        check_no_fit_params(self, fit_params)
         texts = check_texts(X, "X")
         y_idx = self._encode_targets(y, len(texts))
         with self._seeded():

@@ -58,6 +58,7 @@ from skanchor._validation import describe
 from skanchor.models._common import (
     AUTO_DEVICE,
     NetMixin,
+    check_no_fit_params,
     check_texts,
     quiet_transformers,
 )
@@ -484,10 +485,10 @@ verbose, callbacks, **kwargs
             ) from None
         counts = np.bincount(y_idx, minlength=len(index))
         present = np.flatnonzero(counts)
-        if present.size < 2:
+        if present.size < 2 and reinit:  # continuing training on one class's items is fine
             raise ValueError(
-                f"y has a single class ({classes[present[0]]!r}); fitting a classifier "
-                "needs labelled items of at least two classes"
+                f"y has a single class ({classes.tolist()[present[0]]!r}); fitting a "
+                "classifier needs labelled items of at least two classes"
             )
         if self.minority_labels is None:
             rare = np.flatnonzero(counts < counts.max())
@@ -600,6 +601,7 @@ verbose, callbacks, **kwargs
     # -- fit ---------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, reinit: bool, **fit_params: Any) -> TransformerClassifier:
         self._validate_params()
+        check_no_fit_params(self, fit_params)
         texts = check_texts(X, "X")
         y_idx = self._check_targets(y, len(texts), reinit)
         with self._seeded():

@@ -13,6 +13,7 @@
     progressBusy: false,
     progressAgain: false,
     progressTimer: null,
+    retrying: false, // the error line shows "cannot be reached; retrying"
   };
   window.skanchor = state; // for the browser tests and the curious
 
@@ -52,6 +53,7 @@
         response = await fetch(path, options);
       } catch (err) {
         if (attempt < retries) {
+          state.retrying = true;
           showError("The server cannot be reached; retrying…");
           await sleep(Math.min(4000, 200 * 2 ** attempt));
           continue;
@@ -74,7 +76,11 @@
         error.status = response.status;
         throw error;
       }
-      showError("");
+      if (state.retrying) {
+        // the server is back; other messages stay until the next key press
+        state.retrying = false;
+        showError("");
+      }
       return data;
     }
   }
@@ -123,6 +129,7 @@
     const t0 = performance.now();
     state.busy = true;
     document.body.classList.add("busy");
+    showError(""); // a new action: the last message has been seen
     try {
       let next;
       if (kind === "label") {
@@ -147,8 +154,10 @@
       show(next);
       recordWait(t0);
     } catch (err) {
-      showError(err.message);
+      const rejected = err.status === 409 && kind === "label";
       if (err.status === 409) await loadNext();
+      // after loadNext, so that its own message cannot hide why the label was refused
+      showError(rejected ? `Your label was not recorded: ${err.message}` : err.message);
     } finally {
       state.busy = false;
       document.body.classList.remove("busy");
