@@ -497,16 +497,15 @@ def _exploit_then_explore(
     if per_class and columns.size > 1:
         order = columns[np.argsort(counts[columns], kind="stable")]  # fewest labelled first
         keys = proba[:, order]
+        quota = -(-n_exploit // order.size)  # the most any class takes in turn
         if exploit_rank in ("boundary", "auto"):
             edge = _boundary_keys(keys, proba.argmax(axis=1)[:, None] == order[None, :])
             if exploit_rank == "auto":  # the edge only of a class the model is sure of
-                share = -(-n_exploit // order.size)
-                sure = [_sure_of(keys[:, j], at_prior[:, c], share) for j, c in enumerate(order)]
+                sure = [_sure_of(keys[:, j], at_prior[:, c], quota) for j, c in enumerate(order)]
                 edge = np.where(np.asarray(sure)[None, :], edge, keys)
             keys = edge
         ranked = None
         if seen is not None:
-            quota = -(-n_exploit // order.size)  # the most any class takes in turn
             ranked = [_novel_ranking(keys[:, j], quota, H, seen, [c]) for j, c in enumerate(order)]
         if exploit_min is not None:
             ranked = [
