@@ -139,3 +139,32 @@ def test_summary_table_matches_budgets_across_methods_and_adds_random_to_every_g
     assert markdown.count("| Method |") == 2
     with pytest.raises(ValueError, match="unknown format"):
         format_table(table, "html")
+
+
+def test_round_and_label_axes_have_whole_number_ticks():
+    """Rounds and labelled items are counts: no 0.2, 0.4, ... ticks on a short run (QA report:
+    the bottom row of overview.png had them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from skanchor.experiments.plots import _draw
+
+    part = pd.DataFrame(
+        {
+            "method": ["anchoral"] * 2,
+            "round": [0, 1],
+            "n_labelled": [100, 125],
+            "subpool_size": [900.0, 950.0],
+        }
+    )
+    for x in ("round", "n_labelled"):
+        fig, ax = plt.subplots()
+        _draw(ax, part, "subpool_size", x, "subpool size", False)
+        fig.canvas.draw()
+        ticks = ax.get_xticks()
+        assert len(ticks) >= 2 and np.all(ticks == np.round(ticks)), ticks
+        plt.close(fig)

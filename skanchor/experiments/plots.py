@@ -68,6 +68,10 @@ def _draw(ax: Any, part: Any, column: str, x: str, ylabel: str, log: bool) -> No
         (line,) = ax.plot(stats["x"], stats["mid"], label=label, linewidth=1.6)
         ax.fill_between(stats["x"], stats["lo"], stats["hi"], color=line.get_color(), alpha=0.2)
     ax.set_xlabel(_X_LABELS.get(x, x))
+    if x in _X_LABELS:  # rounds and labels are counts: whole-number ticks only
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     if log and (part[column].dropna().astype(float) > 0).any():
         ax.set_yscale("log")
