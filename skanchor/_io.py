@@ -9,10 +9,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TABLE_SUFFIXES", "atomic_path", "atomic_write", "read_table"]
+__all__ = ["TABLE_SUFFIXES", "atomic_path", "atomic_write", "cell_text", "read_table"]
 
 #: Suffixes :func:`read_table` reads.
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
+
+
+def cell_text(value: Any) -> str | None:
+    """A table cell as text; ``None`` for a missing (None, NaN) or blank cell."""
+    if value is None or (isinstance(value, float) and value != value):  # NaN
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if text.strip() else None
 
 
 def read_table(path: str | os.PathLike, *, what: str = "data file") -> Any:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = [
     "check_ids",
@@ -60,7 +61,7 @@ def check_vectors(
     matrices. Rows of any other magnitude (``1e20`` or ``1e-30``) are valid: normalising them
     is the index's job; a float64 row too small for float32 is rescaled (its direction kept).
     """
-    if hasattr(vectors, "toarray") and hasattr(vectors, "nnz"):  # scipy.sparse
+    if sp.issparse(vectors):
         raise TypeError(
             f"{name} is a sparse matrix: the index stores dense vectors; reduce it first (e.g. "
             "TruncatedSVD) or pass .toarray() if its dimension is small"

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from skanchor._io import TABLE_SUFFIXES, read_table
+from skanchor._io import TABLE_SUFFIXES, cell_text, read_table
 from skanchor.experiments.tasks import Corpus, Task, make_task
 
 __all__ = [
@@ -307,12 +307,9 @@ def load_amazoncat(
 
 
 def _has_label(value: Any) -> bool:
-    """Whether a label cell holds a label: not missing (None, NaN) and not blank."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return True  # a multi-label cell, possibly an empty list
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return False
-    return bool(str(value).strip())
+    """Whether a label cell holds a label: a list (a multi-label cell, possibly empty) or a
+    cell that is neither missing nor blank."""
+    return isinstance(value, (list, tuple, np.ndarray)) or cell_text(value) is not None
 
 
 def load_table(

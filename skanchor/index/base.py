@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import (
     Interval,
@@ -551,7 +552,7 @@ class _StoredIndex(VectorIndex, BaseEstimator):
         validate_parameter_constraints(
             _SEARCH_CONSTRAINTS, {"k": k}, caller_name=f"{type(self).__name__}.search"
         )
-        arr = queries if hasattr(queries, "nnz") else np.asarray(queries)  # sparse: refused below
+        arr = queries if sp.issparse(queries) else np.asarray(queries)  # sparse: refused below
         if arr.ndim == 1:
             arr = arr[None, :]
         arr = check_vectors(arr, "queries", dim=self.dim)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from skanchor._io import read_table
+from skanchor._io import cell_text, read_table
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -60,13 +60,6 @@ def _column(frame: Any, name: str, path: Path, option: str, what: str) -> Any:
     return frame[name]
 
 
-def _as_text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text if text.strip() else None
-
-
 def read_corpus(
     path: str | os.PathLike, *, text_column: str = "text", id_column: str | None = None
 ) -> Corpus:
@@ -92,7 +85,7 @@ def read_corpus(
     texts: list[str] = []
     kept_ids: list[str] = []
     for source_id, value in zip(source_ids, texts_col.tolist(), strict=True):
-        text = _as_text(value)
+        text = cell_text(value)
         if text is not None:
             texts.append(text)
             kept_ids.append(source_id)
@@ -141,7 +134,7 @@ def read_seed_labels(
     ids: list[int] = []
     values: list[str] = []
     for row, (key, label) in enumerate(zip(key_col.tolist(), label_col.tolist(), strict=True)):
-        label_text = _as_text(label)
+        label_text = cell_text(label)
         if label_text is None or label_text.strip() not in known:
             raise ValueError(
                 f"seed-label file {path.name!r} row {row}: label {label!r} is not one of "
