@@ -79,7 +79,7 @@ def test_report_prints_table_two(demo_dir, capsys):
     for label in ("AnchorAL", "RandSub", "SEALS", "No-Op", "Random", "Minority AUC", "BM"):
         assert label in out
     assert main(["report", str(demo_dir), "--format", "csv", "--no-plots"]) == 0
-    assert capsys.readouterr().out.startswith("strategy,classifier,method,label,runs")
+    assert capsys.readouterr().out.startswith("group,strategy,classifier,method,label,runs")
     assert main(["report", str(demo_dir), "--format", "markdown", "--quiet", "--no-plots"]) == 0
     assert capsys.readouterr().out == ""
     assert main(["report", str(demo_dir / "runs")]) == 2

@@ -143,9 +143,14 @@ def test_input_containers(embedder):
 def test_progress_bar(embedder, capsys):
     fitted = clone(embedder).set_params(progress_bar=True).fit()
     fitted.transform(TEXTS[:3])
-    assert "Embedding" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Embedding" in err and "Loading weights" in err  # the loading bar shows too
     fitted.set_params(progress_bar=None).transform(TEXTS[:3])  # auto: 1 batch, no bar
     assert "Embedding" not in capsys.readouterr().err
+    # no bar asked for: transformers' own "Loading weights" bar is silenced as well (QA report)
+    for quiet in (False, None):
+        clone(embedder).set_params(progress_bar=quiet).fit()
+        assert "Loading weights" not in capsys.readouterr().err
 
 
 def test_minilm_matches_sentence_transformers(minilm, minilm_path):

@@ -116,8 +116,14 @@ def test_summary_table_matches_budgets_across_methods_and_adds_random_to_every_g
     assert [(s, c) for s, c, _ in groups(df)] == [("entropy", "logreg"), ("margin", "logreg")]
 
     table = summary_table(df)
-    entropy = table[table["strategy"] == "entropy"].set_index("method")
+    entropy = table[table["group"] == "entropy"].set_index("method")
     assert list(entropy.index) == ["anchoral", "noop", "random"]
+    # the group is the comparison; the strategy column says what each method ran
+    assert entropy["strategy"].to_dict() == {
+        "anchoral": "entropy",
+        "noop": "entropy",
+        "random": "random",
+    }
     assert entropy.loc["anchoral", "auc_minority_f1"] == pytest.approx(0.2 + 0.6 + 0.8 + 0.8)
     assert entropy.loc["anchoral", "budget"] == 200
     assert entropy.loc["noop", "budget"] == 125
@@ -129,7 +135,7 @@ def test_summary_table_matches_budgets_across_methods_and_adds_random_to_every_g
     assert entropy.loc["random", "bm_auc_minority_f1"] == pytest.approx(0.05)
     assert entropy.loc["random", "bm_auc_minority_f1_iqr"] == pytest.approx(0.05)
     assert entropy.loc["noop", "selection_time"] == pytest.approx(10.0)
-    margin = table[table["strategy"] == "margin"].set_index("method")
+    margin = table[table["group"] == "margin"].set_index("method")
     assert list(margin.index) == ["anchoral", "random"] and (margin["bm_round"] == 2).all()
 
     text = format_table(table)

@@ -167,6 +167,14 @@ def test_labels_are_read_as_written(tmp_path):
     assert corpus.texts[70] == "NA" and corpus.texts[71] == ""
     task = make_task(corpus, " spam", rate=None)
     assert task.minority == ("spam",)
+    # a boolean column reads as a CSV of it is written (QA report: parquet gave "true")
+    frame = pd.DataFrame(
+        {"text": [f"t{i}" for i in range(40)], "label": [i % 4 == 0 for i in range(40)]}
+    )
+    frame.to_parquet(tmp_path / "flags.parquet")
+    frame.to_csv(tmp_path / "flags.csv", index=False)
+    for name in ("flags.parquet", "flags.csv"):
+        assert load_table(tmp_path / name).classes() == ["False", "True"], name
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text,label\ncaf\u00e9,a\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"'latin.csv' is not UTF-8 .*save it as UTF-8"):

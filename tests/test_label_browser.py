@@ -71,6 +71,7 @@ def _open(browser, url):
     page.problems = []
     page.on("pageerror", lambda error: page.problems.append(str(error)))
     page.on("dialog", lambda dialog: (page.problems.append("dialog"), dialog.dismiss()))
+    page.on("response", lambda r: r.status == 404 and page.problems.append(f"404 {r.url}"))
     page.goto(url)
     page.wait_for_selector("#text:not([data-item-id=''])")
     return context, page
@@ -98,6 +99,18 @@ def _labels_of(server, annotator: str) -> list[dict]:
         return [r for r in store.label_rows() if r["annotator"] == annotator]
     finally:
         store.close()
+
+
+def test_the_page_and_its_icon_load_without_a_missing_file(server, browser):
+    """Every file the page asks for exists (QA report: the browser's favicon request was a 404
+    in the console of every annotator)."""
+    context, page = _open(browser, server.url)
+    with page.expect_response(lambda r: "favicon" in r.url, timeout=10_000) as icon:
+        page.reload()
+    assert icon.value.status == 200, icon.value.url
+    page.wait_for_selector("#text:not([data-item-id=''])")
+    assert page.problems == []
+    context.close()
 
 
 def test_script_in_a_text_is_shown_as_text(server, browser):

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from skanchor._hf import quiet_transformers
 from skanchor._validation import check_texts
 from skanchor.embed.cache import _CACHE_FORMAT, _CACHE_VERSION, EmbeddingCache, _text_digests
 
@@ -329,7 +330,8 @@ class SentenceEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         max_seq_length = self.max_seq_length
         path = resolve_model(self.model)
         device = _resolve_device(self.device)
-        model = _load_sentence_transformer(self.model, path, device)
+        with quiet_transformers(self.progress_bar is not True):  # the "Loading weights" bar
+            model = _load_sentence_transformer(self.model, path, device)
         if max_seq_length is not None:
             model.max_seq_length = max_seq_length
         get_dim = getattr(model, "get_embedding_dimension", None)  # newer sentence-transformers

@@ -10,7 +10,9 @@ across seeds of
   reached (the paper's comparison when slow methods stop early at the time limit).
 
 Random sampling (``random``) and the presets (``discovery``) bring their own strategy, so their
-runs join every strategy's group.
+runs join every strategy's group: the table's ``group`` column names the comparison group, and
+its ``strategy`` column the strategy each method ran (``minority_mix`` for ``discovery`` in the
+``entropy`` group).
 
 :func:`write_report` writes ``summary.csv``, ``summary.md`` and the plots.
 """
@@ -31,19 +33,24 @@ __all__ = ["format_table", "groups", "load_rounds", "summary_table", "write_repo
 
 
 def summary_table(rounds):
-    """Table 2: one row per (strategy, classifier, method), medians and IQRs across seeds."""
+    """Table 2: one row per (group, classifier, method), medians and IQRs across seeds.
+
+    ``group`` is the comparison group's query strategy; ``strategy`` is the one the method ran
+    (its own for Random and the presets, else the group's)."""
     import pandas as pd
 
     rows = []
-    for strategy, classifier, part in groups(rounds):
+    for group, classifier, part in groups(rounds):
         per_run = {run_id: df.sort_values("round") for run_id, df in part.groupby("run_id")}
         matched = common_round([int(df["round"].max()) for df in per_run.values()])
         for method in method_order(part["method"]):
             runs = {k: v for k, v in per_run.items() if v["method"].iloc[0] == method}
             overall = [run_summary(df.to_dict("records")) for df in runs.values()]
             cut = [run_summary(df.to_dict("records"), upto=matched) for df in runs.values()]
+            own = METHODS[method].strategy if method in METHODS else None
             row: dict[str, Any] = {
-                "strategy": strategy,
+                "group": group,
+                "strategy": own or group,
                 "classifier": classifier,
                 "method": method,
                 "label": METHODS[method].label if method in METHODS else method,
@@ -77,7 +84,7 @@ def _cell(value: float, iqr: float, digits: int = 1) -> str:
 
 def format_table(summary, fmt: str = "text") -> str:
     """Table 2 as aligned text (``"text"``) or GitHub markdown (``"markdown"``), one block
-    per (strategy, classifier). Cells are ``median ± IQR`` across seeds."""
+    per comparison group (strategy, classifier). Cells are ``median ± IQR`` across seeds."""
     if fmt not in ("text", "markdown"):
         raise ValueError(f"unknown format {fmt!r}; valid: text, markdown")
     if summary.empty:
@@ -95,7 +102,7 @@ def format_table(summary, fmt: str = "text") -> str:
         "BM Minority",
     ]
     blocks = []
-    for (strategy, classifier), part in summary.groupby(["strategy", "classifier"], sort=False):
+    for (group, classifier), part in summary.groupby(["group", "classifier"], sort=False):
         body = []
         for row in part.to_dict("records"):
             runs = f"{row['runs']}" + (
@@ -115,7 +122,7 @@ def format_table(summary, fmt: str = "text") -> str:
                     _cell(row["bm_auc_minority_f1"], row["bm_auc_minority_f1_iqr"]),
                 ]
             )
-        title = f"strategy {strategy}, classifier {classifier}"
+        title = f"strategy {group}, classifier {classifier}"
         if fmt == "markdown":
             lines = [
                 f"**{title}**",

@@ -53,8 +53,10 @@ def _as_text_array(texts: Any, name: str = "texts") -> np.ndarray:
 
 
 def _label_str(value: Any) -> str:
+    """A label as text: ``True`` (as a CSV of it says, and as ``skanchor label`` shows it),
+    ``3`` for ``3.0``, surrounding spaces stripped."""
     if isinstance(value, (bool, np.bool_)):
-        return str(bool(value)).lower()
+        return str(bool(value))
     if isinstance(value, (np.integer, np.floating)):
         value = value.item()
     if isinstance(value, float) and value.is_integer():

@@ -42,26 +42,6 @@ def resolve_device(device: Any) -> Any:
     return device
 
 
-@contextlib.contextmanager
-def quiet_transformers(quiet: bool) -> Iterator[None]:
-    """Silence transformers' load report and progress bars (printed on every re-init)."""
-    if not quiet:
-        yield
-        return
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 class NetMixin:
     """Mixed into a skorch ``NeuralNet`` subclass (before it): ``device="auto"`` resolved at
     initialisation into ``device_``, seeding from ``random_state``/``data_random_state``, and

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from skanchor._hf import quiet_transformers
 from skanchor._io import atomic_path, atomic_write
 from skanchor._validation import describe
-from skanchor.models._common import quiet_transformers
 
 __all__ = [
     "FrozenEncoder",

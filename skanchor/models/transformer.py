@@ -54,14 +54,9 @@ from skorch.utils import to_numpy, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
+from skanchor._hf import quiet_transformers
 from skanchor._validation import describe
-from skanchor.models._common import (
-    AUTO_DEVICE,
-    NetMixin,
-    check_no_fit_params,
-    check_texts,
-    quiet_transformers,
-)
+from skanchor.models._common import AUTO_DEVICE, NetMixin, check_no_fit_params, check_texts
 
 __all__ = [
     "MinStepsEarlyStopping",
