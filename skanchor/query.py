@@ -22,7 +22,7 @@ from skanchor._params import RegistryName
 from skanchor._validation import check_ids
 from skanchor.index.base import VectorIndex
 from skanchor.pool import RowLookup, as_pool_ids, sort_pool_ids
-from skanchor.strategies import STRATEGIES, get_strategy
+from skanchor.strategies import STRATEGIES, check_strategy_params, get_strategy
 from skanchor.strategies._common import _check_pool_size, split_strategy_result
 from skanchor.subpool import PoolFilter
 
@@ -261,11 +261,14 @@ class AnchoredQueryStrategy(BaseEstimator):
             self.random_state_ = check_random_state(self.random_state)
         return self.random_state_
 
-    def _top_up(self, positions, pool_sorted, order, labelled_ids, need):
-        """``need`` random pool positions outside ``positions`` and the labelled set."""
+    def _top_up(self, sorted_positions, pool_sorted, order, labelled_ids, need):
+        """``need`` random rows of ``X_pool`` outside the subpool and the labelled set.
+
+        ``sorted_positions`` are the subpool's positions in ``pool_sorted``; the draws are made
+        there too and mapped to ``X_pool``'s rows by ``order`` at the end."""
         rng = self._rng()
         n_pool = pool_sorted.size
-        taken = set(positions.tolist())
+        taken = set(sorted_positions.tolist())
         labelled = set(labelled_ids.tolist())
         extra: list[int] = []
         for _ in range(20):
@@ -343,6 +346,7 @@ class AnchoredQueryStrategy(BaseEstimator):
             _CALL_CONSTRAINTS, {"n_instances": n_instances}, f"{type(self).__name__}.__call__"
         )
         strategy = get_strategy(self.strategy)
+        check_strategy_params(strategy, self.strategy_params)
         name = _describe_strategy(strategy, self.strategy)
         n_pool = _num_samples(X_pool)
         _check_pool_size(n_instances, n_pool, "X_pool")
@@ -368,7 +372,7 @@ class AnchoredQueryStrategy(BaseEstimator):
         sub_scores = np.asarray(subpool.scores, dtype=np.float64)
         n_topped_up = max(0, n_instances - positions.size)
         if n_topped_up:
-            extra = self._top_up(positions, pool_sorted, order, labelled_ids, n_topped_up)
+            extra = self._top_up(sub_sorted_pos, pool_sorted, order, labelled_ids, n_topped_up)
             positions = np.concatenate([positions, extra])
             sub_scores = np.concatenate([sub_scores, np.full(extra.size, np.nan)])
 

@@ -171,6 +171,8 @@ class StoppingCriterion(BaseEstimator):
             )
         if predictions.dtype == object and any(p is None for p in predictions.tolist()):
             raise ValueError("stop-set predictions contain None")
+        if predictions.dtype.kind == "f" and np.isnan(predictions).any():
+            raise ValueError("stop-set predictions contain NaN")
         return predictions
 
     def _measure(self, previous: np.ndarray, current: np.ndarray) -> float:
@@ -338,6 +340,19 @@ class DeltaFScore(StoppingCriterion):
         super().__init__(stop_set=stop_set, window=window)
         self.pos_label = pos_label
         self.threshold = threshold
+
+    def _predictions(self, model_or_predictions: Any) -> np.ndarray:
+        predictions = super()._predictions(model_or_predictions)
+        # A pos_label of another kind than the predictions (1 against "ham"/"spam") never
+        # matches: every check would read "no change" and the criterion would stop at once.
+        text = isinstance(self.pos_label, str)
+        if any(isinstance(p, str) != text for p in predictions[:1].tolist()):
+            kinds = ", ".join(map(repr, np.unique(predictions.astype(str))[:5].tolist()))
+            raise ValueError(
+                f"pos_label={self.pos_label!r} cannot match the stop-set predictions "
+                f"({kinds}): pass pos_label= as one of the predicted labels"
+            )
+        return predictions
 
     def _measure(self, previous: np.ndarray, current: np.ndarray) -> float:
         old = previous == self.pos_label

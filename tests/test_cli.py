@@ -137,6 +137,10 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
             ],
             "minority='Tech' is not a class (classes: 'others', 'tech')",
         ),
+        (
+            ["--set", "minority_mix.exploitt=1", "--methods", "discovery", "--budget", "300"],
+            "'exploitt' is not a parameter of strategy 'minority_mix'; did you mean 'exploit'?",
+        ),
     ],
 )
 def test_bad_input_fails_early_and_clearly(tmp_path, capsys, args, message):

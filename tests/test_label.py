@@ -136,6 +136,7 @@ def test_seed_labels_start_from_a_model(corpus, db_url, tmp_path):
         ({"embedder_params": {"bogus": 1}}, "unexpected keyword argument 'bogus'"),
         ({"filter_params": {"n_anchorz": 3}}, "has no parameter 'n_anchorz'"),
         ({"classifier_params": {"Cc": 1}}, "unexpected keyword argument 'Cc'"),
+        ({"strategy_params": {"exploitt": 1}}, "did you mean 'exploit'?"),
         ({"seed_labels": "bad_label.csv"}, "label 'politcs' is not one of"),
         ({"seed_labels": "unknown_text.csv"}, "no item of the data file has this text"),
         ({"data": "empty.csv"}, "is empty"),

@@ -135,6 +135,14 @@ def test_bad_input_names_the_problem():
         StabilizingPredictions().update(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="contain None"):
         StabilizingPredictions().update(np.array([1, None], dtype=object))
+    with pytest.raises(ValueError, match="contain NaN"):
+        StabilizingPredictions().update(np.array([1.0, np.nan]))
+    # the default pos_label=1 on string labels would never match and say "stop" at once
+    with pytest.raises(ValueError, match=r"pos_label=1 cannot match .*'ham', 'spam'"):
+        DeltaFScore().update(np.array(["ham", "spam"]))
+    with pytest.raises(ValueError, match="pos_label='spam' cannot match"):
+        DeltaFScore(pos_label="spam").update(np.array([0, 1]))
+    assert DeltaFScore(pos_label=True).update(np.array([0, 1])).n_updates_ == 1
     for bad in (
         StabilizingPredictions(threshold=1.5),
         StabilizingPredictions(window=0),

@@ -1,4 +1,5 @@
 import doctest
+import inspect
 from math import log
 from types import SimpleNamespace
 
@@ -22,6 +23,7 @@ from skanchor.strategies import (
     SupportsJointRepresentation,
     SupportsRepresentation,
     badge_sampling,
+    check_strategy_params,
     entropy_sampling,
     ftbertkm_sampling,
     get_representation,
@@ -545,6 +547,30 @@ def test_get_strategy():
         get_strategy("uncertainty")
     with pytest.raises(TypeError):
         get_strategy(3)
+
+
+def test_a_misspelt_strategy_parameter_is_an_error():
+    """skanchor's strategies ignore keywords they do not name (modAL passes some along), so a
+    typo would change nothing without a word (QA report: ``{"exploitt": 1.0}`` selected what
+    the defaults select)."""
+    assert check_strategy_params("minority_mix", {"exploit": 1.0}) == {"exploit": 1.0}
+    assert check_strategy_params("entropy", None) == {}
+    with pytest.raises(TypeError, match=r"'exploitt' is not a parameter of strategy "
+                       r"'minority_mix'; did you mean 'exploit'\?"):  # fmt: skip
+        check_strategy_params("minority_mix", {"exploitt": 1.0})
+    with pytest.raises(TypeError, match=r"'minorty' .* strategy 'entropy' \(its parameters: "):
+        check_strategy_params(entropy_sampling, {"minorty": [1]})
+    with pytest.raises(TypeError, match="'n_instances' is not a parameter"):
+        check_strategy_params("badge", {"n_instances": 3})
+    for name, strategy in STRATEGIES.items():  # every named parameter passes
+        named = set(inspect.signature(strategy).parameters) - {"classifier", "X", "n_instances"}
+        named.discard("kwargs")
+        check_strategy_params(name, dict.fromkeys(named))
+
+    def custom(classifier, X, n_instances=1, **kwargs):  # not ours: kwargs may be meant
+        return np.arange(n_instances), np.zeros(n_instances)  # for predict_proba
+
+    assert check_strategy_params(custom, {"anything": 1}) == {"anything": 1}
 
 
 @pytest.mark.parametrize(

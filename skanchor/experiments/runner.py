@@ -24,7 +24,7 @@ from skanchor.experiments.loaders import build_task
 from skanchor.experiments.loop import simulate
 from skanchor.experiments.store import ResultsDir, ResultsDirError, package_versions
 from skanchor.experiments.tasks import Task
-from skanchor.strategies import with_minority
+from skanchor.strategies import check_strategy_params, with_minority
 
 __all__ = ["ExperimentResult", "default_cache_dir", "embedding_cache", "prepare", "run_experiment"]
 
@@ -85,16 +85,14 @@ def prepare(
 
 
 def _check_task(config: ExperimentConfig, task: Task) -> None:
-    """What can fail before any work: the protocol against the task, and a strategy's
-    ``minority`` (a ``--set``) that is not a class of the task."""
+    """What can fail before any work: the protocol against the task, a strategy parameter
+    that the strategy does not take, and a strategy's ``minority`` (a ``--set``) that is not a
+    class of the task."""
     config.protocol.check(task)
     for method, strategy in dict.fromkeys((r.method, r.strategy) for r in config.runs()):
-        with_minority(
-            strategy,
-            {**METHODS[method].strategy_params, **config.strategy_params.get(strategy, {})},
-            task.minority,
-            task.classes,
-        )
+        params = {**METHODS[method].strategy_params, **config.strategy_params.get(strategy, {})}
+        check_strategy_params(strategy, params)
+        with_minority(strategy, params, task.minority, task.classes)
 
 
 def _featurise(

@@ -198,6 +198,7 @@ class SessionConfig:
     def _resolve_names(self) -> None:
         from skanchor.experiments.components import check_strategy, get_classifier, get_method
         from skanchor.stopping import criterion_name
+        from skanchor.strategies import check_strategy_params
 
         method = get_method(self.filter)
         self.filter = method.name
@@ -220,6 +221,7 @@ class SessionConfig:
         # Parameters of the parts are checked now, not at the first retraining (by then the
         # session would be written): unknown names fail here, naming the part.
         method.make(None, self.filter_params, random_state=0)
+        check_strategy_params(self.strategy, {**method.strategy_params, **self.strategy_params})
         get_classifier(self.classifier).make(
             None, self.classifier_params, model_seed=0, data_seed=0, minority=()
         )

@@ -45,6 +45,7 @@ True
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any
 
@@ -81,6 +82,7 @@ __all__ = [
     "SupportsRepresentation",
     "UnseenMinorityWarning",
     "badge_sampling",
+    "check_strategy_params",
     "direct_sampling",
     "entropy_sampling",
     "ftbertkm_sampling",
@@ -143,6 +145,52 @@ def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
         "strategy must be a name "
         f"({', '.join(STRATEGIES)}) or a callable, got {type(name_or_callable).__name__}"
     )
+
+
+def check_strategy_params(strategy: str | QueryStrategy, params: dict | None) -> dict:
+    """``params`` checked against the parameters of one of skanchor's strategies.
+
+    skanchor's strategies ignore keywords they do not name (modAL passes extra ones along), so
+    a misspelt parameter (``{"exploitt": 1.0}``) would change nothing without a word; here it
+    is an error. Callables that are not registered in :data:`STRATEGIES` are not checked:
+    modAL's own strategies pass unknown keywords on to ``predict_proba``.
+
+    Parameters
+    ----------
+    strategy : str or callable
+        A strategy name or function, as :func:`get_strategy` takes it.
+    params : dict or None
+        The parameters it will be called with (besides the classifier, the items and
+        ``n_instances``).
+
+    Returns
+    -------
+    dict
+        ``params`` (a new dict).
+
+    Raises
+    ------
+    TypeError
+        A key that the strategy does not take, named with the strategy's parameters.
+    """
+    params = dict(params or {})
+    function = get_strategy(strategy)
+    name = next((k for k, f in STRATEGIES.items() if f is function), None)
+    if name is None or not params:
+        return params
+    signature = inspect.signature(function).parameters
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    own = ("classifier", "X", "n_instances")  # the query's arguments, not parameters
+    taken = [p for p, v in signature.items() if v.kind in kinds and p not in own]
+    unknown = [key for key in params if key not in taken]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), taken, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(
+            f"strategy_params: {unknown[0]!r} is not a parameter of strategy {name!r}{hint} "
+            f"(its parameters: {', '.join(taken)})"
+        )
+    return params
 
 
 def with_minority(
