@@ -18,12 +18,20 @@ the other constraints, and checked by scikit-learn's machinery.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.utils._param_validation import Options, StrOptions, _Constraint, make_constraint
 
-__all__ = ["PerClass", "RegistryName", "label_key", "lookup_name", "normalize_name", "per_class"]
+__all__ = [
+    "PerClass",
+    "RegistryName",
+    "RoundState",
+    "label_key",
+    "lookup_name",
+    "normalize_name",
+    "per_class",
+]
 
 
 def normalize_name(name: str) -> str:
@@ -109,3 +117,18 @@ class PerClass(Options):
 
     def __str__(self) -> str:
         return f"a dict {{class label: {self.constraint}}}"
+
+
+class RoundState:
+    """Mixed into an estimator (before ``BaseEstimator``) that builds state from its
+    parameters as rounds go by (a random stream, cached neighbours): ``set_params`` drops that
+    state, so new parameters take effect from the next call, as after a refit. The attributes
+    are listed in ``_round_state``."""
+
+    _round_state: ClassVar[tuple[str, ...]] = ("random_state_",)
+
+    def set_params(self, **params: Any) -> Any:
+        super().set_params(**params)  # type: ignore[misc]
+        for name in self._round_state:
+            self.__dict__.pop(name, None)
+        return self

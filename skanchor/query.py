@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from numbers import Integral
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import _num_samples
 
-from skanchor._params import RegistryName
+from skanchor._params import RegistryName, RoundState
 from skanchor._validation import check_ids
 from skanchor.index.base import VectorIndex
 from skanchor.pool import RowLookup, as_pool_ids, sort_pool_ids
@@ -99,7 +100,7 @@ def _check_result(
     return positions.astype(np.int64), scores.astype(np.float64)
 
 
-class AnchoredQueryStrategy(BaseEstimator):
+class AnchoredQueryStrategy(RoundState, BaseEstimator):
     """Run a query strategy on a filtered subpool: AnchorAL as a modAL query strategy.
 
     Called as ``strategy(classifier, X_pool, n_instances=1)`` — which is what
@@ -248,12 +249,29 @@ class AnchoredQueryStrategy(BaseEstimator):
                 "the labelled set is unknown: call through a modAL learner (X_training, "
                 "y_training) or pass labelled_ids= and labels="
             )
-        if labelled_ids is None:
+        taught = labelled_ids is None  # the items themselves, as a modAL learner keeps them
+        if taught:
             labelled_ids = self._ids(X_labelled, "X_training")
-        labelled_ids = check_ids(labelled_ids, "labelled_ids")
+        labelled_ids = check_ids(labelled_ids, "labelled_ids", unique=not taught)
         labels = np.asarray(labels)
         if labels.ndim == 2 and labels.shape[1] == 1:
             labels = labels[:, 0]
+        if taught and labels.shape[:1] == labelled_ids.shape:
+            # An item taught twice (a corrected label) counts once, with its last label.
+            _, last = np.unique(labelled_ids[::-1], return_index=True)
+            if last.size < labelled_ids.size:
+                keep = np.sort(labelled_ids.size - 1 - last)
+                twice = np.setdiff1d(np.arange(labelled_ids.size), keep)
+                warnings.warn(
+                    f"the labelled items hold {twice.size} item(s) twice (e.g. id "
+                    f"{int(labelled_ids[twice[0]])}, taught again): the query uses each "
+                    "item's last label",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                labelled_ids, labels = labelled_ids[keep], labels[keep]
+                if X_labelled is not None:
+                    X_labelled = _safe_indexing(X_labelled, keep)
         return labelled_ids, labels, X_labelled
 
     def _rng(self) -> np.random.RandomState:

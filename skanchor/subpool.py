@@ -44,7 +44,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples
 
-from skanchor._params import PerClass, label_key, per_class
+from skanchor._params import PerClass, RoundState, label_key, per_class
 from skanchor._validation import check_ids
 from skanchor.anchors import (
     ANCHOR_STRATEGY_CONSTRAINTS,
@@ -209,8 +209,11 @@ def _draw_outside(
     return np.sort(np.concatenate([chosen, extra]).astype(np.int64))
 
 
-class PoolFilter(BaseEstimator, abc.ABC):
-    """Base class of the pool filters (see the module docstring for the protocol)."""
+class PoolFilter(RoundState, BaseEstimator, abc.ABC):
+    """Base class of the pool filters (see the module docstring for the protocol).
+
+    ``set_params`` drops the state built from the old parameters (the random stream, SEALS's
+    neighbour cache): the next ``select`` starts afresh with the new ones."""
 
     #: Name recorded in ``Subpool.info["filter"]``.
     name: str = "filter"
@@ -757,6 +760,11 @@ class SEALSSubpool(PoolFilter):
         **PoolFilter._parameter_constraints,
         "n_neighbours": [_POSITIVE_INT],
     }
+    _round_state: ClassVar[tuple[str, ...]] = (
+        *PoolFilter._round_state,
+        "candidates_",
+        "seen_labelled_",
+    )
 
     def __init__(self, index: VectorIndex | None = None, n_neighbours: int = DEFAULT_N_NEIGHBOURS):
         self.index = index

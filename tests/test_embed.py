@@ -602,6 +602,8 @@ def test_bad_texts_dataframe():
         ({"batch_size": "8"}, TypeError, "'batch_size' parameter of SentenceEmbedder.*Got '8'"),
         ({"batch_size": 2.5}, TypeError, "'batch_size' parameter"),
         ({"max_seq_length": -1}, ValueError, "'max_seq_length' parameter.*Got -1"),
+        # beyond the model's positions: refused at fit, not at the first long text
+        ({"max_seq_length": 129}, ValueError, "max_seq_length=129 is more than the 128 token"),
         ({"progress_bar": "yes"}, TypeError, "'progress_bar' parameter.*Got 'yes'"),
         ({"device": "gpu"}, ValueError, "device='gpu' is not a torch device"),
         ({"device": 3.0}, TypeError, "'device' parameter of SentenceEmbedder.*torch.device"),

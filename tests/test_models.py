@@ -599,6 +599,8 @@ def test_bad_input(tiny_bert, fitted):
         make_clf(tiny_bert, max_length=0).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="min_steps"):
         make_clf(tiny_bert, min_steps=-1).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        make_clf(tiny_bert, device="gpu").fit(TEXTS, LABELS)
     with pytest.raises(NotFittedError):
         clf.predict_proba(["good movie"])
     with pytest.raises(NotFittedError):

@@ -137,6 +137,59 @@ def test_top_up_when_the_subpool_is_small(task, shuffled):
         assert not np.isin(pool[positions], labelled).any()
 
 
+def test_an_item_taught_twice_counts_once_with_its_last_label(task):
+    """A modAL learner taught an item again (a corrected label) holds it twice in X_training;
+    the query uses its last label, with a warning (QA report: every later query failed)."""
+    vectors, y, labelled, model = task
+    seen = {}
+
+    def spy(classifier, X, n_instances=1, *, labelled_ids=None, labels=None, **kwargs):
+        seen.update(ids=labelled_ids, labels=labels)
+        return np.arange(n_instances), np.zeros(n_instances)
+
+    query = AnchoredQueryStrategy(AnchorSubpool(ExactIndex().add(vectors)), spy)
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    again = labelled[1]
+    taught = np.r_[labelled, again]
+    labels = np.r_[y[labelled], 1 - y[again]]
+    with pytest.warns(UserWarning, match=rf"1 item\(s\) twice \(e.g. id {again}, taught again\)"):
+        query(model, pool, 4, X_labelled=taught, labels=labels)
+    assert sorted(seen["ids"]) == sorted(labelled) and seen["ids"].size == labelled.size
+    assert dict(zip(seen["ids"].tolist(), seen["labels"].tolist()))[again] == 1 - y[again]
+    # ids passed as labelled_ids= are the caller's own bookkeeping: a repeat stays an error
+    with pytest.raises(ValueError, match="labelled_ids holds duplicated ids"):
+        query(model, pool, 4, labelled_ids=taught, labels=labels)
+
+
+def test_set_params_takes_effect_from_the_next_query(task):
+    """New parameters on a used query or filter act as on a fresh one (QA report: a new
+    ``random_state`` was ignored and SEALS kept neighbours found with the old index and K)."""
+    vectors, y, labelled, _ = task
+    index = ExactIndex().add(vectors)
+    pool = np.setdiff1d(np.arange(len(vectors)), labelled)
+    model = make_pipeline(FunctionTransformer(vectors.__getitem__), LogisticRegression())
+    model.fit(labelled, y[labelled])
+
+    def ask(query):
+        return query(model, pool, 5, labelled_ids=labelled, labels=y[labelled])[0].tolist()
+
+    def random_query(seed):
+        return AnchoredQueryStrategy(
+            RandomSubpool(index, max_size=50, random_state=seed), "random", random_state=seed
+        )
+
+    used = random_query(0)
+    ask(used)
+    used.set_params(random_state=1, pool_filter__random_state=1)
+    assert ask(used) == ask(random_query(1))
+    seals = AnchoredQueryStrategy(SEALSSubpool(index, n_neighbours=3), "entropy")
+    ask(seals)
+    seals.set_params(pool_filter__n_neighbours=40)
+    fresh = AnchoredQueryStrategy(SEALSSubpool(index, n_neighbours=40), "entropy")
+    assert ask(seals) == ask(fresh)
+    assert seals.queries_[-1]["subpool_size"] == fresh.queries_[-1]["subpool_size"]
+
+
 def test_a_misspelt_strategy_parameter_fails_the_query(task):
     vectors, y, labelled, model = task
     query = AnchoredQueryStrategy(

@@ -397,6 +397,14 @@ def test_bad_parameters_name_themselves(tiny_bert, params, match):
         make_clf(tiny_bert, **params).fit(TEXTS, LABELS)
 
 
+def test_a_device_that_is_not_one_names_itself(tiny_bert):
+    """Not torch's "Expected one of cpu, cuda, ..." from deep inside skorch (QA report)."""
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        make_clf(tiny_bert, device="gpu").fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match=r"single class \('a'\); fitting"):
+        make_clf(tiny_bert).fit(TEXTS[:2], ["a", "a"])
+
+
 def test_bad_input(tiny_bert, tmp_path):
     clf = make_clf(tiny_bert)
     with pytest.raises(NotFittedError):

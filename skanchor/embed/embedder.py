@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from skanchor._hf import quiet_transformers
+from skanchor._hf import quiet_transformers, torch_device
 from skanchor._validation import check_texts
 from skanchor.embed.cache import _CACHE_FORMAT, _CACHE_VERSION, EmbeddingCache, _text_digests
 
@@ -118,13 +118,7 @@ def _resolve_device(device: Any) -> str:
 
     if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available on this machine")
-    return str(parsed)
+    return torch_device(device)
 
 
 def _load_sentence_transformer(model: Any, path: str, device: str) -> Any:
@@ -141,6 +135,16 @@ def _load_sentence_transformer(model: Any, path: str, device: str) -> Any:
             f"Face hub (offline: HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}). "
             f"Cause: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _max_positions(model: Any) -> int | None:
+    """The most token positions the model's transformer takes (``max_position_embeddings``),
+    or None where it does not say (e.g. relative positions)."""
+    try:
+        positions = model[0].auto_model.config.max_position_embeddings
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    return int(positions) if isinstance(positions, int) and positions > 0 else None
 
 
 def _hash_state_dict(module: Any) -> str:
@@ -333,6 +337,12 @@ class SentenceEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         with quiet_transformers(self.progress_bar is not True):  # the "Loading weights" bar
             model = _load_sentence_transformer(self.model, path, device)
         if max_seq_length is not None:
+            positions = _max_positions(model)
+            if positions is not None and max_seq_length > positions:
+                raise ValueError(
+                    f"max_seq_length={max_seq_length} is more than the {positions} token "
+                    f"positions of model {self.model!r}: the first text that long would fail"
+                )
             model.max_seq_length = max_seq_length
         get_dim = getattr(model, "get_embedding_dimension", None)  # newer sentence-transformers
         dim = get_dim() if get_dim is not None else model.get_sentence_embedding_dimension()

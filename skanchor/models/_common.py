@@ -12,6 +12,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
 
+from skanchor._hf import torch_device
 from skanchor._validation import check_texts as _check_texts
 
 __all__ = ["AUTO_DEVICE", "NetMixin", "check_no_fit_params", "check_texts", "resolve_device"]
@@ -35,11 +36,13 @@ def check_texts(X: Any, name: str = "X") -> np.ndarray:
 
 
 def resolve_device(device: Any) -> Any:
-    """``"auto"``: ``"cuda"`` if ``torch.cuda.is_available()``, else ``"cpu"``; any other value
-    (``"cpu"``, ``"cuda:1"``, a ``torch.device``, None) is returned as is."""
+    """``"auto"``: ``"cuda"`` if ``torch.cuda.is_available()``, else ``"cpu"``; None stays None
+    (skorch then leaves tensors where they are); any other value (``"cpu"``, ``"cuda:1"``, a
+    ``torch.device``) as a checked torch device string (``"gpu"``, or CUDA on a machine
+    without it, is a ValueError naming the value)."""
     if isinstance(device, str) and device.strip().lower() == AUTO_DEVICE:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    return None if device is None else torch_device(device)
 
 
 class NetMixin:

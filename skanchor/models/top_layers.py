@@ -490,8 +490,8 @@ verbose, callbacks, **kwargs
         present = np.unique(y_idx)
         if present.size < 2:
             raise ValueError(
-                f"y has a single class ({classes[present[0]]!r}); fitting a classifier needs "
-                "labelled items of at least two classes"
+                f"y has a single class ({classes.tolist()[present[0]]!r}); fitting a classifier "
+                "needs labelled items of at least two classes"
             )
         weights = np.ones(len(classes))
         if self.class_weight is not None:
