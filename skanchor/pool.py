@@ -18,6 +18,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _num_samples
 
 from skanchor._validation import check_ids, describe
@@ -122,13 +123,17 @@ def _text_keys(rows: Any, name: str) -> list[str]:
     return list(rows)
 
 
-class RowLookup:
+class RowLookup(BaseEstimator):
     """Map rows (texts or vectors) of a corpus to their index ids by content.
 
     ``fit(corpus, ids=None)`` builds a hash table once (ids default to ``0..len(corpus)-1``,
     i.e. the order the corpus was indexed in). Identical rows are legitimate (duplicated
     texts): they share a key, and :meth:`ids_for` hands their ids out in order, skipping ids
     listed in ``exclude`` (the labelled ones), so every row still gets a distinct id.
+
+    Like an index, the fitted lookup is the pool's data: ``sklearn.base.clone`` returns the
+    lookup itself (see :meth:`__sklearn_clone__`), so clones of an
+    :class:`~skanchor.AnchoredQueryStrategy` share it instead of copying its table.
 
     Examples
     --------
@@ -151,6 +156,11 @@ class RowLookup:
             table[key].append(i)
         self.table_ = dict(table)
         self.n_rows_ = len(keys)
+        return self
+
+    def __sklearn_clone__(self) -> RowLookup:
+        """The lookup itself: it holds no parameters, only the corpus's table (read-only
+        after ``fit``), which clones share as they share an index."""
         return self
 
     def ids_for(self, rows: Any, exclude: Any = None, name: str = "X_pool") -> np.ndarray:

@@ -384,16 +384,38 @@ def test_shard_of_another_model(embedder, tmp_path):
 
 
 def test_mismatched_dimension(embedder, tmp_path):
-    fitted = clone(embedder).set_params(cache=tmp_path).fit()
+    fitted = clone(embedder).set_params(cache=tmp_path / "cache").fit()
     rng = np.random.default_rng(0)
     wrong = rng.normal(size=(len(TEXTS), 16))
-    EmbeddingCache(tmp_path).store(
-        fitted.model_key_, TEXTS, wrong / np.linalg.norm(wrong, axis=1, keepdims=True)
-    )
+    wrong /= np.linalg.norm(wrong, axis=1, keepdims=True)
+    # a sound shard of another dimension under this key (written elsewhere, copied in)
+    EmbeddingCache(tmp_path / "other").store(fitted.model_key_, TEXTS, wrong)
+    foreign = _only_shard(tmp_path / "other", fitted.model_key_)
+    target = EmbeddingCache(tmp_path / "cache").directory(fitted.model_key_)
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(foreign, target)
     with pytest.warns(EmbeddingCacheWarning, match="dimension 16, expected 32"):
         X = fitted.transform(TEXTS)
     assert X.shape == (len(TEXTS), 32) and fitted.cache_info_.misses == len(TEXTS)
     np.testing.assert_allclose(X, embedder.transform(TEXTS), atol=1e-6)
+    # skipped, not quarantined: it is sound, only not what this caller expects (QA report)
+    assert not list((tmp_path / "cache").rglob("*.rejected"))
+    with pytest.warns(EmbeddingCacheWarning, match="dimension 32, expected 16"):
+        found, vectors = EmbeddingCache(tmp_path / "cache").lookup(fitted.model_key_, TEXTS, dim=16)
+    assert found.all() and vectors.shape == (len(TEXTS), 16)
+
+
+def test_a_second_dimension_under_one_key_is_refused(tmp_path):
+    """A fresh handle reads the dimension on disk before it writes (QA report: it stored
+    dimension 16 beside 8, and a later lookup quarantined the valid shard)."""
+    EmbeddingCache(tmp_path).store("k", ["a", "b"], np.eye(2, 8))
+    with pytest.raises(ValueError, match="dimension 16 but the cache holds dimension 8"):
+        EmbeddingCache(tmp_path).store("k", ["c"], np.eye(1, 16))
+    with pytest.warns(EmbeddingCacheWarning, match="dimension 8, expected 16"):
+        found, _ = EmbeddingCache(tmp_path).lookup("k", ["a", "b"], dim=16)
+    assert not found.any()
+    found, _ = EmbeddingCache(tmp_path).lookup("k", ["a", "b"])
+    assert found.all() and not list(tmp_path.rglob("*.rejected"))
 
 
 def test_cache_api_and_validation(tmp_path):

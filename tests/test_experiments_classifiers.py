@@ -6,8 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skanchor.experiments.classifiers import PriorShiftClassifier, _macro_f1, _tune_offsets
@@ -74,6 +76,45 @@ def test_multiclass_offsets_and_too_few_items():
     model = PriorShiftClassifier(LogisticRegression(), random_state=0).fit(X[:301], y[:301])
     np.testing.assert_array_equal(model.offsets_, [0.0, 0.0])
     np.testing.assert_array_equal(model.predict(X), model.estimator_.predict(X))
+
+
+class FixedClasses(ClassifierMixin, BaseEstimator):
+    """A regularised logistic regression with a fixed class order that refuses other labels,
+    as a skorch net given ``classes=["rare", "common"]`` does."""
+
+    def __init__(self, classes=("rare", "common")):
+        self.classes = classes
+
+    def fit(self, X, y):
+        if not set(np.asarray(y).tolist()) <= set(self.classes):
+            raise ValueError(f"y holds a label not among classes {self.classes}")
+        self.model_ = LogisticRegression(C=1e-3).fit(X, y)
+        self.classes_ = np.asarray(self.classes, dtype=object)
+        return self
+
+    def predict_proba(self, X):
+        order = [self.model_.classes_.tolist().index(c) for c in self.classes_.tolist()]
+        return self.model_.predict_proba(X)[:, order]
+
+
+def test_a_model_with_its_own_class_order():
+    """Offsets follow the wrapped model's classes_, whatever their order, and the folds are
+    fitted on the labels as given (QA report: unsorted classes_ left the offsets untuned, and
+    a model with fixed classes refused cross_val_predict's integer codes)."""
+    X, y = rare_1d(950, 50, seed=1)
+    sorted_model = PriorShiftClassifier(LogisticRegression(C=1e-3), random_state=0).fit(X, y)
+    fixed = PriorShiftClassifier(FixedClasses(), random_state=0).fit(X, y)
+    assert fixed.classes_.tolist() == ["rare", "common"] and fixed.offsets_[0] > 0
+    np.testing.assert_allclose(fixed.offsets_, sorted_model.offsets_[::-1])
+    np.testing.assert_array_equal(fixed.predict(X), sorted_model.predict(X))
+
+
+def test_scikit_learn_conventions():
+    X, y = rare_1d(200, 10)
+    with pytest.warns(DataConversionWarning):
+        model = PriorShiftClassifier(LogisticRegression(), cv=3).fit(X, y[:, None])
+    assert model.n_features_in_ == 1
+    assert get_tags(PriorShiftClassifier(LogisticRegression())).input_tags.sparse
 
 
 def test_seeded_clonable_picklable_and_validated():

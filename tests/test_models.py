@@ -228,6 +228,14 @@ def test_ids_to_texts():
         step.transform([1.5])
     twin = clone(step)
     assert twin is not step and twin.corpus is corpus
+    # a pipeline's set_output reaches the other steps; the texts stay a 1-d array (QA report)
+    lengths = FunctionTransformer(
+        lambda texts: np.c_[[len(t) for t in texts]], feature_names_out=lambda *_: ["length"]
+    )
+    pipe = make_pipeline(IdsToTexts(["a", "bb", "ccc"]), lengths).set_output(transform="pandas")
+    assert pipe.transform([2, 0])["length"].tolist() == [3, 1]
+    assert step.set_output(transform="pandas").transform([1]).tolist() == ["b"]
+    assert step.get_feature_names_out().tolist() == ["text"]
 
 
 def test_pickle_round_trip(fitted):

@@ -45,6 +45,19 @@ def test_row_lookup_rejects_missing_rows_at_query_time():
         lookup.ids_for(pd.Series([None, "a"]))
 
 
+def test_row_lookup_is_shared_by_clones():
+    """A lookup is the corpus's table, like an index: an estimator whose clones share it (QA
+    report: ``clone`` of a query deep-copied the table, and its repr was an address)."""
+    from sklearn.base import clone
+
+    from skanchor import AnchoredQueryStrategy, AnchorSubpool
+
+    lookup = RowLookup().fit(["a", "b"])
+    query = AnchoredQueryStrategy(AnchorSubpool(ExactIndex().add(VECTORS[:2])), lookup=lookup)
+    assert clone(lookup) is lookup and clone(query).lookup is lookup
+    assert "lookup=RowLookup()" in repr(query)
+
+
 def test_row_lookup_vectors():
     lookup = RowLookup().fit(VECTORS[:5])
     assert lookup.ids_for(VECTORS[[3, 0]]).tolist() == [3, 0]

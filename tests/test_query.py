@@ -155,7 +155,9 @@ def test_an_item_taught_twice_counts_once_with_its_last_label(task):
     with pytest.warns(UserWarning, match=rf"1 item\(s\) twice \(e.g. id {again}, taught again\)"):
         query(model, pool, 4, X_labelled=taught, labels=labels)
     assert sorted(seen["ids"]) == sorted(labelled) and seen["ids"].size == labelled.size
-    assert dict(zip(seen["ids"].tolist(), seen["labels"].tolist()))[again] == 1 - y[again]
+    assert (
+        dict(zip(seen["ids"].tolist(), seen["labels"].tolist(), strict=True))[again] == 1 - y[again]
+    )
     # ids passed as labelled_ids= are the caller's own bookkeeping: a repeat stays an error
     with pytest.raises(ValueError, match="labelled_ids holds duplicated ids"):
         query(model, pool, 4, labelled_ids=taught, labels=labels)

@@ -345,6 +345,7 @@ class EmbeddingCache:
     ) -> None:
         space = self._space(key)
         vectors = np.ascontiguousarray(vectors, dtype=_VEC_DTYPE)
+        self._refresh(space, None)  # what other handles and processes wrote: its dimension
         if space.dim is not None and vectors.shape[1] != space.dim:
             raise ValueError(
                 f"vectors have dimension {vectors.shape[1]} but the cache holds dimension "
@@ -418,7 +419,7 @@ class EmbeddingCache:
         self, space: _Space, path: Path, dim: int | None, legacy: bool
     ) -> tuple[np.ndarray, np.ndarray] | None:
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 if (
                     legacy
@@ -454,20 +455,24 @@ class EmbeddingCache:
             )
         expected = space.dim if space.dim is not None else dim
         if expected is not None and shard_dim != expected:
-            return self._reject(path, f"dimension {shard_dim}, expected {expected}")
+            # a sound shard, only not what this caller expects: skipped, never quarantined
+            return self._reject(path, f"dimension {shard_dim}, expected {expected}", keep=True)
         if meta.get("checksum") != _checksum(keys, vectors):
             return self._reject(path, "checksum mismatch")
         if n and not np.all(np.abs(np.linalg.norm(vectors, axis=1) - 1) < _NORM_TOLERANCE):
             return self._reject(path, "holds vectors that are not unit-norm (or not finite)")
         return keys, vectors
 
-    def _reject(self, path: Path, reason: str) -> None:
-        target = path.with_name(path.name + _REJECTED_SUFFIX)
-        try:
-            os.replace(path, target)
-            where = f"; renamed to {target.name}"
-        except OSError:
-            where = ""
+    def _reject(self, path: Path, reason: str, keep: bool = False) -> None:
+        """Warn that the shard at ``path`` is not used; unless ``keep``, rename it aside."""
+        where = ""
+        if not keep:
+            target = path.with_name(path.name + _REJECTED_SUFFIX)
+            try:
+                os.replace(path, target)
+                where = f"; renamed to {target.name}"
+            except OSError:
+                pass
         warnings.warn(
             f"embedding cache: ignoring shard {str(path)!r}: {reason}{where}. "
             "Its texts will be embedded again.",

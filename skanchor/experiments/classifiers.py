@@ -20,14 +20,16 @@ wrapped model's, so query strategies that read probabilities see the same scores
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 __all__ = ["PriorShiftClassifier"]
 
@@ -81,18 +83,34 @@ class PriorShiftClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : PriorShiftClassifier
         """
         self._validate_params()
-        y = np.asarray(y)
+        y = column_or_1d(y, warn=True)
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
-        codes = np.searchsorted(self.classes_, y)
-        counts = np.bincount(codes, minlength=len(self.classes_))
+        if hasattr(self.estimator_, "n_features_in_"):
+            self.n_features_in_ = self.estimator_.n_features_in_
         self.offsets_ = np.zeros(len(self.classes_))
+        # Out-of-fold probabilities, columns in the fitted model's class order. Not
+        # cross_val_predict: it refits on integer-encoded labels, which a model with fixed
+        # classes (a skorch net given classes=["spam", "ham"]) refuses.
+        column = {c: i for i, c in enumerate(self.classes_.tolist())}
+        codes = np.array([column.get(v, -1) for v in y.tolist()])
+        counts = np.bincount(codes[codes >= 0], minlength=len(self.classes_))
         n_splits = min(self.cv, int(counts.min()))
-        if len(self.classes_) > 1 and n_splits >= 2:
+        if len(self.classes_) > 1 and n_splits >= 2 and (codes >= 0).all():
             folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
-            proba = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="predict_proba")
+            proba = np.zeros((y.size, len(self.classes_)))
+            for train, test in folds.split(np.zeros((y.size, 1)), y):
+                fold = clone(self.estimator).fit(_safe_indexing(X, train), y[train])
+                columns = [column[c] for c in fold.classes_.tolist()]
+                proba[np.ix_(test, columns)] = fold.predict_proba(_safe_indexing(X, test))
             self.offsets_ = _tune_offsets(_log(proba), codes, int(np.argmax(counts)))
         return self
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        if self.estimator is not None:  # the input the wrapped model takes (sparse, ...)
+            tags.input_tags = copy.deepcopy(get_tags(self.estimator).input_tags)
+        return tags
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """The fitted model's class probabilities (not shifted).

@@ -96,8 +96,10 @@ class HNSWIndex(_StoredIndex):
     exact scan over the live items, so it never fails for valid input. When at most
     ``max(ef, k)`` items are live the exact scan is used directly.
 
-    Not safe for concurrent calls from several Python threads (search sets hnswlib's ``ef``);
-    use ``num_threads`` for parallelism instead.
+    Searches from several Python threads are serialised by a lock (a search sets hnswlib's
+    ``ef``, a property of the whole graph), so they return the sequential answers; use
+    ``num_threads`` for parallelism within a search. Adding or masking items while another
+    thread searches is not supported.
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ from skanchor.pool import as_pool_ids
 __all__ = ["IdsToTexts"]
 
 
-class IdsToTexts(TransformerMixin, BaseEstimator):
+class IdsToTexts(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Map integer ids to the texts of ``corpus`` they index (``corpus[i]`` for each id).
 
     The first step of a classifier pipeline when the modAL pool is given as ids into the
@@ -52,6 +52,16 @@ class IdsToTexts(TransformerMixin, BaseEstimator):
         else:
             texts = [corpus[i] for i in ids.tolist()]
         return np.asarray(texts, dtype=object)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """``["text"]``: one text per id."""
+        return np.asarray(["text"], dtype=object)
+
+    def set_output(self, *, transform: Any = None) -> IdsToTexts:
+        """Accepted, so that ``Pipeline.set_output`` configures the other steps; the texts
+        stay a 1-d object array whatever ``transform`` says (text models and vectorisers
+        take a sequence of texts, not a table)."""
+        return self
 
     def __sklearn_clone__(self) -> IdsToTexts:
         """A new ``IdsToTexts`` on the same corpus object: cloning (``GridSearchCV``,
