@@ -4,6 +4,7 @@ worker, progress, export, and the app's security (through Starlette's test clien
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -175,6 +176,21 @@ def test_seed_rows_of_a_repeated_text_label_its_copies_in_order(tmp_path):
     seeds.write_text("text,label\nhello,a\nbye,b\nhello,b\nhello,a\nhello,b\n")
     ids, labels = read_seed_labels(seeds, read_corpus(data), ["a", "b"])
     assert ids.tolist() == [0, 1, 2, 3] and labels == ["a", "b", "b", "a"]  # the 5th: no copy
+
+
+def test_an_export_seeds_a_session_whose_text_column_has_another_name(tmp_path):
+    """``skanchor export`` always writes ``text``: with ``--text-column body`` the seed rows are
+    matched by that text, not by the ``id`` (row numbers), which a reordered data file breaks
+    (QA report: 26 of 30 seed labels landed on other texts, without a word)."""
+    from skanchor.label.data import read_corpus, read_seed_labels
+
+    data = tmp_path / "data.csv"
+    data.write_text("body\nthird\nsecond\nfirst\n")  # the rows of the labelled file, reversed
+    seeds = tmp_path / "export.csv"
+    seeds.write_text("id,text,label\n0,first,a\n1,second,b\n")
+    corpus = read_corpus(data, text_column="body")
+    ids, labels = read_seed_labels(seeds, corpus, ["a", "b"], text_column="body")
+    assert [corpus.texts[i] for i in ids] == ["first", "second"] and labels == ["a", "b"]
 
 
 def test_a_database_with_a_session_is_never_reused(corpus, session, tmp_path):
@@ -549,6 +565,114 @@ def test_api_label_flow(session, corpus):
     assert client.post("/api/annotator", json={"name": "seed"}, headers=headers).status_code == 400
     progress = client.get("/api/progress").json()
     assert progress["n_labelled"] == 0 and progress["n_skipped"] == 1
+
+
+def _away(*args, **kwargs):
+    from sqlalchemy.exc import OperationalError
+
+    raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+
+def test_a_database_that_cannot_be_reached_answers_503(session, corpus, monkeypatch):
+    """Not a bare "Internal Server Error" (QA report): the page and API clients learn that the
+    database is away and that sending the label again is safe; health says so too."""
+    _, truth = corpus
+    client, headers = _client(session.store)
+    assert client.get("/api/health").json()["ok"] is True
+    item = client.post("/api/next", headers=headers).json()["item"]
+    body = {"item_id": item["id"], "label": truth[item["id"]], "request_id": _rid()}
+    monkeypatch.setattr(session.store, "add_label", _away)
+    monkeypatch.setattr(session.store, "ping", _away)
+    refused = client.post("/api/label", json=body, headers=headers)
+    assert refused.status_code == 503
+    assert "database cannot be reached (connection refused)" in refused.json()["error"]
+    assert "never stored twice" in refused.json()["error"]
+    health = client.get("/api/health")
+    assert health.status_code == 503 and health.json()["ok"] is False
+    monkeypatch.undo()
+    assert client.post("/api/label", json=body, headers=headers).json()["duplicate"] is False
+
+
+def test_a_stored_label_is_confirmed_when_no_next_item_can_be_leased(session, corpus, monkeypatch):
+    """The label is committed before the next item is leased: a failure of the second step
+    must not turn into a 500 for a label that was stored (QA report)."""
+    from skanchor.label.db import Race
+
+    _, truth = corpus
+    client, headers = _client(session.store)
+    item = client.post("/api/next", headers=headers).json()["item"]
+    body = {"item_id": item["id"], "label": truth[item["id"]], "request_id": _rid()}
+
+    def taken(*args, **kwargs):
+        raise Race("every spare item was taken meanwhile")
+
+    monkeypatch.setattr(session.store, "lease_next", taken)
+    reply = client.post("/api/label", json=body, headers=headers)
+    assert reply.status_code == 200 and reply.json()["duplicate"] is False
+    assert reply.json()["next"] is None and reply.json()["next_pending"] is True
+    monkeypatch.undo()
+    assert session.store.progress()["n_labelled"] == 1
+    assert client.post("/api/next", headers=headers).json()["item"]["id"] != item["id"]
+
+
+def test_random_items_start_at_a_random_point_of_the_shuffled_order(session, monkeypatch):
+    """With the ready queue empty (the worker behind), each request takes its random item from
+    a random point of the shuffled order, wrapping round, so that annotators outrunning the
+    worker do not all race for the same first items (QA report: a 500 after the retries)."""
+    from sqlalchemy import select
+
+    import skanchor.label.store as store_module
+
+    store = session.store
+    with store.engine.begin() as conn:
+        conn.execute(store._queue.delete())
+        shuffle = dict(conn.execute(select(store._items.c.id, store._items.c.shuffle)).all())
+    order = sorted(shuffle, key=shuffle.get)
+    monkeypatch.setattr(store_module.secrets, "randbelow", lambda n: shuffle[order[40]])
+    item = store.lease_next("ann-1")
+    assert item.source == "fallback" and item.id == order[40]
+    assert store.lease_next("ann-2").id == order[41]  # the first spare after the point
+    # nothing left after the point: round to the start of the order
+    with store.engine.begin() as conn:
+        late = store._items.c.id.in_(order[40:])
+        conn.execute(store._items.update().where(late).values(n_labels=1))
+    assert store.lease_next("ann-3").id == order[0]
+
+
+def test_the_printed_address_is_one_annotators_can_open():
+    import socket
+
+    from skanchor.label.app import _url
+
+    host = socket.gethostname()
+    assert _url("0.0.0.0", 8000, "t" * 16) == f"http://{host}:8000/?token={'t' * 16}"
+    assert _url("::", 80, None) == f"http://{host}:80/"
+    assert _url("::1", 80, None) == "http://[::1]:80/"
+    assert _url("10.0.0.5", 8000, None) == "http://10.0.0.5:8000/"
+
+
+def _exit_at_once(code: int) -> None:
+    os._exit(code)
+
+
+def test_a_worker_that_dies_is_started_again(capfd):
+    """Active learning must not stop without a sign (QA report: after a short database outage
+    the worker process was gone for good and every item was a random pick)."""
+    import multiprocessing
+
+    from skanchor.label.app import _WorkerSupervisor
+
+    supervisor = _WorkerSupervisor(multiprocessing.get_context("fork"), _exit_at_once, (3,))
+    supervisor.CHECK, supervisor.RESTART = 0.05, 0.1
+    supervisor.start()
+    deadline = time.monotonic() + 20
+    while supervisor.restarts < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    supervisor.stop()
+    assert supervisor.restarts >= 2
+    assert (
+        "the background worker stopped (exit code 3); starting it again" in capfd.readouterr().err
+    )
 
 
 def test_hostile_text_is_sent_as_data(session):

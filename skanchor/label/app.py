@@ -28,11 +28,13 @@ import re
 import secrets
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from skanchor.label.db import Race
 from skanchor.label.store import SEED_ANNOTATOR, Conflict, LabelStore
 
 __all__ = ["create_app", "serve"]
@@ -163,6 +165,7 @@ def create_app(
         Host names the ``Host`` header may carry (default: the loopback names); None
         accepts any (token mode).
     """
+    from sqlalchemy.exc import InterfaceError, OperationalError
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -212,6 +215,14 @@ def create_app(
                 return error(409, str(exc))
             except ValueError as exc:
                 return error(400 if "does not exist" not in str(exc) else 404, str(exc))
+            except (OperationalError, InterfaceError) as exc:  # the database is away
+                first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+                return error(
+                    503,
+                    "the session's database cannot be reached "
+                    f"({first[0] if first else type(exc).__name__}); try again: a label sent "
+                    "again is never stored twice",
+                )
 
         return endpoint
 
@@ -276,12 +287,16 @@ def create_app(
             done = store.add_label(
                 who, item_id, value, request_id=request_id, note=note, wait_ms=wait
             )
-            return done, store.lease_next(who)
+            try:
+                return done, store.lease_next(who), False
+            except (Race, OperationalError, InterfaceError):  # the label is stored: say so
+                return done, None, True
 
-        (label_id, duplicate), following = await run_in_threadpool(commit_then_next)
-        return JSONResponse(
-            {"label_id": label_id, "duplicate": duplicate, "next": item_json(following)}
-        )
+        (label_id, duplicate), following, pending = await run_in_threadpool(commit_then_next)
+        answer = {"label_id": label_id, "duplicate": duplicate, "next": item_json(following)}
+        if pending:  # no next item could be leased just now: the page asks /api/next
+            answer["next_pending"] = True
+        return JSONResponse(answer)
 
     async def skip(request: Request) -> Response:
         who = annotator_of(request)
@@ -318,6 +333,15 @@ def create_app(
         return response
 
     async def health(request: Request) -> Response:
+        try:
+            await run_in_threadpool(store.ping)
+        except (OperationalError, InterfaceError) as exc:
+            first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+            reason = first[0] if first else type(exc).__name__
+            return JSONResponse(
+                {"ok": False, "session_id": store.session_id, "error": f"database: {reason}"},
+                status_code=503,
+            )
         return JSONResponse({"ok": True, "session_id": store.session_id})
 
     routes = [
@@ -353,6 +377,63 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _url(host: str, port: int, token: str | None) -> str:
+    """The address to give annotators. "All addresses" (``0.0.0.0``, ``::``) is none that a
+    browser can open: the machine's own name stands in for it."""
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+class _WorkerSupervisor:
+    """The background worker process, started again if it dies while the server runs (e.g.
+    the database was away when it started, or a crash): active learning must not stop
+    without a sign while annotators go on labelling random items."""
+
+    #: Seconds between checks, and the least time between two starts.
+    CHECK, RESTART = 1.0, 5.0
+
+    def __init__(self, context: Any, target: Callable, args: tuple) -> None:
+        self.context, self.target, self.args = context, target, args
+        self.process: Any = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def _spawn(self) -> None:
+        self.process = self.context.Process(
+            target=self.target, args=self.args, name="skanchor-label-worker", daemon=True
+        )
+        self.process.start()
+        self.started_at = time.monotonic()
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.CHECK):
+            if self.process.is_alive():
+                continue
+            wait = self.RESTART - (time.monotonic() - self.started_at)
+            if wait > 0 and self._stopping.wait(wait):
+                return
+            print(
+                f"skanchor label: the background worker stopped (exit code "
+                f"{self.process.exitcode}); starting it again",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.restarts += 1
+            self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        self.process.terminate()
+        self.process.join(10)
 
 
 def serve(
@@ -397,19 +478,16 @@ def serve(
         raise ValueError("token: use at least 16 characters (or let the server generate one)")
     app = create_app(session.store, token=token, allowed_hosts=LOOPBACK if loopback else None)
     sock = _bind(host, port)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{sock.getsockname()[1]}/" + (f"?token={token}" if token else "")
-    process = None
+    url = _url(host, sock.getsockname()[1], token)
+    supervisor = None
     if worker:
         session.store.set_worker_status(state="starting")
-        context = multiprocessing.get_context("spawn")
-        process = context.Process(
-            target=worker_module.run,
-            args=(session.store.url, str(session.session_dir), os.getpid()),
-            name="skanchor-label-worker",
-            daemon=True,
+        supervisor = _WorkerSupervisor(
+            multiprocessing.get_context("spawn"),
+            worker_module.run,
+            (session.store.url, str(session.session_dir), os.getpid()),
         )
-        process.start()
+        supervisor.start()
     say(f"skanchor label: serving {url}")
     if token is not None and not loopback:
         say("skanchor label: the access token is in the URL; share it only with your annotators")
@@ -425,9 +503,8 @@ def serve(
         )
         server.run(sockets=[sock])
     finally:
-        if process is not None:
-            process.terminate()
-            process.join(10)
+        if supervisor is not None:
+            supervisor.stop()
         sock.close()
         session.store.close()
         print("skanchor label: stopped", file=sys.stderr, flush=True)

@@ -106,18 +106,20 @@ def read_seed_labels(
 ) -> tuple[np.ndarray, list[str]]:
     """Item ids and labels from a seed-label file (e.g. a ``skanchor export`` file).
 
-    Rows are matched to items by their text (``text_column``) when the file has that
-    column, else by the ``id`` column (the data file's ids or row numbers). Every row must
-    match an item and carry one of ``labels``. A text that the data file holds several times
-    is several items: its rows label them in order; rows beyond its copies repeat a label
-    already given and are left out (an item keeps its first label).
+    Rows are matched to items by their text: the file's ``text_column``, else its ``text``
+    column (what ``skanchor export`` writes, whatever the data file calls it); only a
+    file with neither is matched by its ``id`` column (the data file's ids or row numbers).
+    Every row must match an item and carry one of ``labels``. A text that the data file
+    holds several times is several items: its rows label them in order; rows beyond its
+    copies repeat a label already given and are left out (an item keeps its first label).
     """
     path = Path(path)
     frame = read_table(path, what="seed-label file")
     label_col = _column(frame, label_column, path, "label column", "seed-label file")
-    if text_column in frame.columns:
-        key_col, lookup = frame[text_column], corpus.texts
-        how = f"text (column {text_column!r})"
+    by_text = next((c for c in dict.fromkeys((text_column, "text")) if c in frame.columns), None)
+    if by_text is not None:
+        key_col, lookup = frame[by_text], corpus.texts
+        how = f"text (column {by_text!r})"
     elif "id" in frame.columns:
         key_col, lookup = frame["id"].astype(str), corpus.source_ids
         how = "id (column 'id')"

@@ -35,6 +35,7 @@ import contextlib
 import functools
 import json
 import os
+import secrets
 import threading
 import time
 import uuid
@@ -345,6 +346,13 @@ class LabelStore:
         )
 
     @retrying
+    def ping(self) -> None:
+        """One round trip to the database (``SELECT 1``); raises if it cannot be reached."""
+        from sqlalchemy import text
+
+        with self._read() as conn:
+            conn.execute(text("SELECT 1"))
+
     def set_worker_status(self, **status: Any) -> None:
         """Record what the worker is doing (shown on the page)."""
         with self._write(durable=False) as conn:
@@ -404,8 +412,15 @@ class LabelStore:
             .limit(8),
             take=update(q).where(q.c.item_id == iid, free).values(**lease),
             drop=delete(q).where(q.c.item_id == iid),
+            # From a random point of the shuffled order (wrapping round to its start), so
+            # that annotators who all outrun the worker do not race for the same 8 items.
             spare=select(it.c.id)
-            .where(it.c.n_labels == 0, ~exists().where(q.c.item_id == it.c.id), not_mine(it.c.id))
+            .where(
+                it.c.n_labels == 0,
+                it.c.shuffle >= bindparam("b_pivot"),
+                ~exists().where(q.c.item_id == it.c.id),
+                not_mine(it.c.id),
+            )
             .order_by(it.c.shuffle)
             .limit(8),
             add_spare=upsert(q)
@@ -474,7 +489,10 @@ class LabelStore:
                 conn.execute(sql.drop, {"b_iid": candidate.item_id})
             # The worker is behind (or the queue is empty): any unlabelled item, at random;
             # an item another annotator takes at the same moment is passed over.
-            spares = conn.execute(sql.spare, params).all()
+            pivot = secrets.randbelow(max(1, self.n_items))
+            spares = conn.execute(sql.spare, {**params, "b_pivot": pivot}).all()
+            if not spares and pivot:
+                spares = conn.execute(sql.spare, {**params, "b_pivot": 0}).all()
             for spare in spares:
                 if conn.execute(sql.add_spare, {**params, "b_iid": spare.id}).first() is None:
                     continue

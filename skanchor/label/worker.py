@@ -341,7 +341,10 @@ def run(db: str, session_dir: str, parent_pid: int, poll: float = 0.2) -> None:
                 did = worker.step()
             except Exception as exc:  # keep serving; the page shows the error
                 traceback.print_exc(file=sys.stderr)
-                store.set_worker_status(state="error", error=f"{type(exc).__name__}: {exc}")
+                try:
+                    store.set_worker_status(state="error", error=f"{type(exc).__name__}: {exc}")
+                except Exception:  # the database itself is away: try again after the rest
+                    pass
                 time.sleep(5.0)
                 continue
             if did is None:

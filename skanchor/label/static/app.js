@@ -18,6 +18,7 @@
   window.skanchor = state; // for the browser tests and the curious
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const MAX_SHOWN = 20000; // characters of a text shown (see show)
 
   function cookie(name) {
     for (const part of document.cookie.split(";")) {
@@ -98,12 +99,19 @@
       return;
     }
     $("done").hidden = true;
-    text.textContent = item.text;
+    // A very long text (a log, a run without spaces) would freeze the page's layout for
+    // seconds; its start is shown, far more than the model reads of it.
+    const long = item.text.length > MAX_SHOWN;
+    text.textContent = long ? item.text.slice(0, MAX_SHOWN) + "…" : item.text;
     text.dataset.itemId = String(item.id);
     text.scrollTop = 0;
     const origin = { model: "", diverse: " · diverse start", fallback: " · random" }[item.source];
     const second = item.n_labels > 0 ? " · second annotation" : "";
-    $("item-meta").textContent = `item ${item.source_id}${origin ?? ""}${second}`;
+    const cut = long
+      ? ` · first ${MAX_SHOWN.toLocaleString("en")} of ` +
+        `${item.text.length.toLocaleString("en")} characters shown`
+      : "";
+    $("item-meta").textContent = `item ${item.source_id}${origin ?? ""}${second}${cut}`;
     $("note").value = item.previous_note || "";
     if (item.previous_label) {
       const index = state.labels.indexOf(item.previous_label);
@@ -140,7 +148,9 @@
           request_id: requestId(),
           wait_ms: state.lastWait,
         };
-        next = (await api("/api/label", body, 8)).next; // same request_id on retry: no duplicate
+        const answer = await api("/api/label", body, 8); // same request_id on retry: no duplicate
+        // stored, but no next item could be leased just then: ask for one
+        next = answer.next_pending ? (await api("/api/next", {}, 8)).item : answer.next;
       } else if (kind === "skip") {
         next = (await api("/api/skip", { item_id: state.item.id }, 8)).next;
       } else {
