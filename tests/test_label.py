@@ -663,13 +663,14 @@ def test_a_worker_that_dies_is_started_again(capfd):
     from skanchor.label.app import _WorkerSupervisor
 
     supervisor = _WorkerSupervisor(multiprocessing.get_context("fork"), _exit_at_once, (3,))
-    supervisor.CHECK, supervisor.RESTART = 0.05, 0.1
+    supervisor.CHECK, supervisor.delay, supervisor.MAX_RESTART = 0.05, 0.05, 0.4
     supervisor.start()
     deadline = time.monotonic() + 20
-    while supervisor.restarts < 2 and time.monotonic() < deadline:
+    while supervisor.restarts < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
     supervisor.stop()
-    assert supervisor.restarts >= 2
+    assert supervisor.restarts >= 4
+    assert supervisor.delay == 0.4  # a failure that repeats backs off (doubling, capped)
     assert (
         "the background worker stopped (exit code 3); starting it again" in capfd.readouterr().err
     )

@@ -392,13 +392,16 @@ class _WorkerSupervisor:
     the database was away when it started, or a crash): active learning must not stop
     without a sign while annotators go on labelling random items."""
 
-    #: Seconds between checks, and the least time between two starts.
-    CHECK, RESTART = 1.0, 5.0
+    #: Seconds between checks; the least time between two starts, doubled after each
+    #: worker that died within a minute (a failure that repeats: a missing index file),
+    #: up to ``MAX_RESTART``.
+    CHECK, RESTART, MAX_RESTART = 1.0, 5.0, 300.0
 
     def __init__(self, context: Any, target: Callable, args: tuple) -> None:
         self.context, self.target, self.args = context, target, args
         self.process: Any = None
         self.restarts = 0
+        self.delay = self.RESTART
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
@@ -417,8 +420,9 @@ class _WorkerSupervisor:
         while not self._stopping.wait(self.CHECK):
             if self.process.is_alive():
                 continue
-            wait = self.RESTART - (time.monotonic() - self.started_at)
-            if wait > 0 and self._stopping.wait(wait):
+            lived = time.monotonic() - self.started_at
+            self.delay = min(2 * self.delay, self.MAX_RESTART) if lived < 60 else self.RESTART
+            if self._stopping.wait(max(0.0, self.delay - lived)):
                 return
             print(
                 f"skanchor label: the background worker stopped (exit code "
