@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from skanchor.experiments.components import CLASSIFIERS, DEFAULT_METHODS, get_method
+from skanchor.experiments.components import CLASSIFIERS, DEFAULT_METHODS, METHODS, get_method
 from skanchor.experiments.config import ExperimentConfig, RunSpec, parse_duration
 from skanchor.experiments.features import featurise
 from skanchor.experiments.loop import RECORD_FIELDS, Protocol, initial_set, simulate
@@ -60,7 +60,7 @@ def test_initial_set_follows_the_paper(toy):
 @pytest.mark.parametrize("method", DEFAULT_METHODS)
 def test_a_run_follows_the_protocol(toy, method):
     task, features = toy
-    run = RunSpec(method, "entropy" if method != "random" else "random", "logreg", Seeds(1))
+    run = RunSpec(method, METHODS[method].strategy or "entropy", "logreg", Seeds(1))
     records, status = simulate(
         run,
         task,
@@ -109,6 +109,14 @@ def test_seeds_make_runs_reproducible_and_streams_independent(toy):
     c, _ = simulate(other, task, features, PROTOCOL)
     assert c[0]["minority_f1"] == a[0]["minority_f1"]  # same initial set and model
     assert c[0]["queried_ids"] != a[0]["queried_ids"]  # another selection stream
+
+
+def test_a_method_with_its_own_strategy_refuses_another(toy):
+    """A preset runs its own strategy: a run naming another one is refused, not run with the
+    preset's parameters silently given to (and ignored by) that other strategy."""
+    task, features = toy
+    with pytest.raises(ValueError, match="'discovery' brings its own strategy 'minority_mix'"):
+        simulate(RunSpec("discovery", "entropy", "logreg", Seeds(1)), task, features, PROTOCOL)
 
 
 @pytest.mark.parametrize("method", ["anchoral", "seals", "randsub"])

@@ -238,6 +238,11 @@ def _set_up(
     """Open the run (a new store, or the records of an interrupted one), then replay its
     records: the labelled set, the pool and a stateful filter's state."""
     method, classifier = METHODS[run.method], CLASSIFIERS[run.classifier]
+    if method.strategy is not None and run.strategy != method.strategy:
+        raise ValueError(
+            f"method {run.method!r} brings its own strategy {method.strategy!r}, but the run "
+            f"names {run.strategy!r}"
+        )
     params = {
         "method_params": {**method.defaults, **(method_params or {})},
         "strategy_params": dict(strategy_params or {}),
