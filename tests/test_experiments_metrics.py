@@ -139,7 +139,7 @@ def test_summary_table_matches_budgets_across_methods_and_adds_random_to_every_g
     assert list(margin.index) == ["anchoral", "random"] and (margin["bm_round"] == 2).all()
 
     text = format_table(table)
-    assert "strategy entropy, classifier logreg" in text and "No-Op" in text
+    assert "strategy entropy, classifier logreg (Random: random)" in text and "No-Op" in text
     assert "2.4 ± 0.0" in text  # AnchorAL's minority AUC, median ± IQR
     markdown = format_table(table, "markdown")
     assert markdown.count("| Method |") == 2

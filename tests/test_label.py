@@ -4,7 +4,6 @@ worker, progress, export, and the app's security (through Starlette's test clien
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -651,18 +650,26 @@ def test_the_printed_address_is_one_annotators_can_open():
     assert _url("10.0.0.5", 8000, None) == "http://10.0.0.5:8000/"
 
 
-def _exit_at_once(code: int) -> None:
-    os._exit(code)
+def test_the_worker_command_keeps_the_database_url_out_of_its_arguments(session):
+    """Every user of the machine can list a process's arguments; a PostgreSQL URL may hold a
+    password, so it travels in the worker's environment."""
+    from skanchor.label.app import _worker_command
+    from skanchor.label.worker import WORKER_DB_ENV
+
+    command, env = _worker_command(session)
+    assert command[1:4] == ["-m", "skanchor.label.worker", str(session.session_dir)]
+    assert env[WORKER_DB_ENV] == session.store.url
+    assert not any(session.store.url in part for part in command)
 
 
 def test_a_worker_that_dies_is_started_again(capfd):
     """Active learning must not stop without a sign (QA report: after a short database outage
     the worker process was gone for good and every item was a random pick)."""
-    import multiprocessing
+    import sys
 
     from skanchor.label.app import _WorkerSupervisor
 
-    supervisor = _WorkerSupervisor(multiprocessing.get_context("fork"), _exit_at_once, (3,))
+    supervisor = _WorkerSupervisor([sys.executable, "-c", "raise SystemExit(3)"])
     supervisor.CHECK, supervisor.delay, supervisor.MAX_RESTART = 0.05, 0.05, 0.4
     supervisor.start()
     deadline = time.monotonic() + 20

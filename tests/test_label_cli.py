@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -197,6 +198,15 @@ def test_other_hosts_need_the_printed_token(corpus, tmp_path):
         (lambda d, c: ["--resume", str(d / "nothing.db")], "holds no labelling session"),
         (lambda d, c: [str(c)], "--labels: give the labels"),
         (lambda d, c: [str(c), "--labels", "a,b", "--strategy", "nope"], "unknown strategy"),
+        # serving is checked before the session is embedded and written (QA report)
+        (
+            lambda d, c: [str(c), "--labels", "a,b", "--host", "0.0.0.0", "--token", "short"],
+            "token: use at least 16 characters",
+        ),
+        (
+            lambda d, c: [str(c), "--labels", "a,b", "--host", "192.0.2.1", "--port", "8123"],
+            "cannot listen on 192.0.2.1:8123",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_and_writes_nothing(
@@ -247,3 +257,53 @@ def test_export_command(corpus, tmp_path, monkeypatch, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["export", "s", "--format", "csv"]) == 0
     assert (tmp_path / "labels.csv").read_text().startswith("id,text,label,annotator,time")
+
+
+def test_the_python_recipe_runs_as_a_plain_script(corpus, tmp_path):
+    """The user guide's "From Python" block, saved as a script without a ``__main__`` guard:
+    the worker retrains (QA report: a multiprocessing worker imported the script again, whose
+    create_session then failed, over and over), and Ctrl+C ends ``serve`` without a traceback
+    so that the lines after it run."""
+    path, truth = corpus
+    script = tmp_path / "recipe.py"
+    script.write_text(
+        "from skanchor.label import create_session, export_labels\n"
+        "from skanchor.label.app import serve\n"
+        f"session = create_session({str(path)!r}, {BBC_LABELS!r}, embedder='tfidf',\n"
+        f"    retrain_every=5, session_dir={str(tmp_path / 's')!r}, progress=False)\n"
+        "serve(session, port=0)  # until Ctrl+C\n"
+        f"print('exported', export_labels({str(tmp_path / 's')!r}, 'labels.csv')[1])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        url = None
+        for line in process.stdout:
+            if "serving" in line:
+                url = line.split("serving ", 1)[1].strip()
+                break
+        assert url is not None
+        annotator = Annotator(url)
+        item = annotator.next()
+        for _ in range(12):
+            item = annotator.label(item["id"], truth[item["id"]]).json()["next"]
+        deadline = time.monotonic() + 120
+        model = None
+        while model is None and time.monotonic() < deadline:
+            model = annotator.client.get("/api/progress").json()["model"]
+            time.sleep(0.5)
+        assert model is not None and model["n_labels"] >= 5
+        annotator.close()
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl+C
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "exported 12" in out and "Traceback" not in err and "starting it again" not in err

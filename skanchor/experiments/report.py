@@ -123,6 +123,13 @@ def format_table(summary, fmt: str = "text") -> str:
                 ]
             )
         title = f"strategy {group}, classifier {classifier}"
+        own = [
+            f"{r['label']}: {r['strategy']}"
+            for r in part.to_dict("records")
+            if r["strategy"] != group
+        ]
+        if own:  # Random and the presets run their own strategy in every group
+            title += f" ({'; '.join(own)})"
         if fmt == "markdown":
             lines = [
                 f"**{title}**",

@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -36,8 +37,9 @@ from typing import Any
 
 from skanchor.label.db import Race
 from skanchor.label.store import SEED_ANNOTATOR, Conflict, LabelStore
+from skanchor.label.worker import WORKER_DB_ENV
 
-__all__ = ["create_app", "serve"]
+__all__ = ["check_serving", "create_app", "serve"]
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -379,6 +381,23 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_serving(host: str, port: int, token: str | None) -> None:
+    """What :func:`serve` would refuse, checked before a session is created: a token shorter
+    than 16 characters, or an address and port it cannot listen on (port 0 always works).
+
+    Raises
+    ------
+    ValueError
+        The token is too short.
+    OSError
+        The address cannot be listened on (e.g. the port is in use).
+    """
+    if token is not None and len(token) < 16:
+        raise ValueError("token: use at least 16 characters (or let the server generate one)")
+    if port:
+        _bind(host, port).close()
+
+
 def _url(host: str, port: int, token: str | None) -> str:
     """The address to give annotators. "All addresses" (``0.0.0.0``, ``::``) is none that a
     browser can open: the machine's own name stands in for it."""
@@ -388,17 +407,18 @@ def _url(host: str, port: int, token: str | None) -> str:
 
 
 class _WorkerSupervisor:
-    """The background worker process, started again if it dies while the server runs (e.g.
-    the database was away when it started, or a crash): active learning must not stop
-    without a sign while annotators go on labelling random items."""
+    """The background worker, a ``python -m skanchor.label.worker`` process (not a
+    multiprocessing child, which would import the caller's script again), started again if it
+    ends while the server runs (e.g. the database was away when it started, or a crash):
+    active learning must not stop without a sign while annotators go on labelling."""
 
     #: Seconds between checks; the least time between two starts, doubled after each
     #: worker that died within a minute (a failure that repeats: a missing index file),
     #: up to ``MAX_RESTART``.
     CHECK, RESTART, MAX_RESTART = 1.0, 5.0, 300.0
 
-    def __init__(self, context: Any, target: Callable, args: tuple) -> None:
-        self.context, self.target, self.args = context, target, args
+    def __init__(self, command: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.command, self.env = list(command), env
         self.process: Any = None
         self.restarts = 0
         self.delay = self.RESTART
@@ -406,10 +426,7 @@ class _WorkerSupervisor:
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
     def _spawn(self) -> None:
-        self.process = self.context.Process(
-            target=self.target, args=self.args, name="skanchor-label-worker", daemon=True
-        )
-        self.process.start()
+        self.process = subprocess.Popen(self.command, env=self.env)
         self.started_at = time.monotonic()
 
     def start(self) -> None:
@@ -418,7 +435,7 @@ class _WorkerSupervisor:
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.CHECK):
-            if self.process.is_alive():
+            if self.process.poll() is None:
                 continue
             lived = time.monotonic() - self.started_at
             self.delay = min(2 * self.delay, self.MAX_RESTART) if lived < 60 else self.RESTART
@@ -426,7 +443,7 @@ class _WorkerSupervisor:
                 return
             print(
                 f"skanchor label: the background worker stopped (exit code "
-                f"{self.process.exitcode}); starting it again",
+                f"{self.process.returncode}); starting it again",
                 file=sys.stderr,
                 flush=True,
             )
@@ -437,7 +454,25 @@ class _WorkerSupervisor:
         self._stopping.set()
         self._thread.join(5)
         self.process.terminate()
-        self.process.join(10)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _worker_command(session: Any) -> tuple[list[str], dict[str, str]]:
+    """The worker's command line and environment. The database URL travels in the
+    environment, not in the arguments that every user of the machine can list (it may hold a
+    password); the folder holding this ``skanchor`` leads ``PYTHONPATH``, so the worker runs
+    the same code even when the caller put it on ``sys.path`` by hand."""
+    import skanchor
+
+    root = str(Path(skanchor.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, WORKER_DB_ENV: session.store.url}
+    command = [sys.executable, "-m", "skanchor.label.worker", str(session.session_dir)]
+    return [*command, str(os.getpid())], env
 
 
 def serve(
@@ -468,29 +503,20 @@ def serve(
     log : callable, optional
         Receives the start messages (default: print).
     """
-    import multiprocessing
-
     import uvicorn
-
-    from skanchor.label import worker as worker_module
 
     say = log or (lambda message: print(message, flush=True))
     loopback = host in LOOPBACK
     if token is None and not loopback:
         token = secrets.token_urlsafe(24)
-    if token is not None and len(token) < 16:
-        raise ValueError("token: use at least 16 characters (or let the server generate one)")
+    check_serving(host, 0, token)
     app = create_app(session.store, token=token, allowed_hosts=LOOPBACK if loopback else None)
     sock = _bind(host, port)
     url = _url(host, sock.getsockname()[1], token)
     supervisor = None
     if worker:
         session.store.set_worker_status(state="starting")
-        supervisor = _WorkerSupervisor(
-            multiprocessing.get_context("spawn"),
-            worker_module.run,
-            (session.store.url, str(session.session_dir), os.getpid()),
-        )
+        supervisor = _WorkerSupervisor(*_worker_command(session))
         supervisor.start()
     say(f"skanchor label: serving {url}")
     if token is not None and not loopback:
@@ -506,6 +532,8 @@ def serve(
             )
         )
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl+C is how a session ends: return, as the docs say
+        pass
     finally:
         if supervisor is not None:
             supervisor.stop()

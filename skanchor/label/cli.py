@@ -165,7 +165,8 @@ def add_commands(subparsers: Any) -> None:
         help="write a labelling session's labels to a file",
         description="Write every label of a session (text id, text, label, annotator, time, "
         "note) to a CSV, parquet or JSON-lines file. The file works as --seed-labels of a new "
-        "session and as a dataset of 'skanchor run --dataset FILE --minority CLASS'.",
+        "session and as a dataset of 'skanchor run --dataset FILE --minority CLASS --rate natural "
+        "--budget N'.",
     )
     export.add_argument("db", metavar="DB", help="the session: its folder, SQLite file or URL")
     export.add_argument(
@@ -242,12 +243,14 @@ def _database_errors(func: Any) -> Any:
 @_database_errors
 def label_command(args: argparse.Namespace) -> int:
     """``skanchor label``: create (or resume) a session and serve it."""
-    from skanchor.label.app import serve
+    from skanchor.label.app import check_serving, serve
     from skanchor.label.session import create_session, open_session
 
     def log(message: str) -> None:
         if not args.quiet:
             print(f"skanchor label: {message}", file=sys.stderr, flush=True)
+
+    check_serving(args.host, args.port, args.token)  # before anything is embedded or written
 
     if args.resume:
         if args.labels is not None:

@@ -37,6 +37,8 @@ __all__ = ["Worker", "run"]
 
 #: Pool items k-means++ looks at for a diverse start (a random sample beyond this).
 DIVERSE_SAMPLE = 20_000
+#: The environment variable that hands the worker process its database URL (see ``main``).
+WORKER_DB_ENV = "SKANCHOR_LABEL_DB"
 
 
 def _seed(*parts: int) -> int:
@@ -350,3 +352,19 @@ def run(db: str, session_dir: str, parent_pid: int, poll: float = 0.2) -> None:
             if did is None:
                 time.sleep(poll)
     store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m skanchor.label.worker SESSION_DIR PARENT_PID``, the database URL in
+    ``$SKANCHOR_LABEL_DB``: how :func:`skanchor.label.app.serve` starts :func:`run`."""
+    session_dir, parent_pid = argv if argv is not None else sys.argv[1:]
+    # Ctrl+C in a terminal reaches the whole process group: the server ends the worker itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    db = os.environ.get(WORKER_DB_ENV)
+    if not db:
+        raise SystemExit(f"skanchor label worker: ${WORKER_DB_ENV} must hold the database URL")
+    run(db, session_dir, int(parent_pid))
+
+
+if __name__ == "__main__":
+    main()
