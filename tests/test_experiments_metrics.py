@@ -83,11 +83,16 @@ def test_run_summary_overall_and_budget_matched():
         "final_minority_f1": 1.0,
         "final_majority_f1": 0.9,
         "minority_found": 8,
+        "minority_found_mean": pytest.approx((5 + 6 + 7 + 8) / 4),
         "selection_time": pytest.approx(1.5),  # the 3 queries that led to round 3
     }
     matched = run_summary(records, upto=1)
     assert matched["budget"] == 125 and matched["auc_minority_f1"] == pytest.approx(0.25)
     assert matched["selection_time"] == pytest.approx(0.5)
+    # the same items at the end, found sooner: more found per round
+    sooner = [{**r, "n_minority_labelled": min(8, 5 + 3 * r["round"])} for r in records]
+    assert run_summary(sooner)["minority_found"] == overall["minority_found"]
+    assert run_summary(sooner)["minority_found_mean"] == pytest.approx((5 + 8 + 8 + 8) / 4)
 
 
 def test_summary_table_matches_budgets_across_methods_and_adds_random_to_every_group():
