@@ -662,6 +662,16 @@ def test_the_worker_command_keeps_the_database_url_out_of_its_arguments(session)
     assert not any(session.store.url in part for part in command)
 
 
+def test_writes_retry_transient_errors_and_the_health_ping_does_not():
+    """Write transactions go through ``retrying`` (lock timeouts, races); the health check
+    answers at once."""
+    from skanchor.label.store import LabelStore
+
+    for name in ("set_worker_status", "lease_next", "add_label", "skip"):
+        assert hasattr(getattr(LabelStore, name), "__wrapped__"), name
+    assert not hasattr(LabelStore.ping, "__wrapped__")
+
+
 def test_a_worker_that_dies_is_started_again(capfd):
     """Active learning must not stop without a sign (QA report: after a short database outage
     the worker process was gone for good and every item was a random pick)."""

@@ -345,7 +345,6 @@ class LabelStore:
             update(self._meta).where(self._meta.c.key == key).values(value=json.dumps(value))
         )
 
-    @retrying
     def ping(self) -> None:
         """One round trip to the database (``SELECT 1``); raises if it cannot be reached."""
         from sqlalchemy import text
@@ -353,6 +352,7 @@ class LabelStore:
         with self._read() as conn:
             conn.execute(text("SELECT 1"))
 
+    @retrying
     def set_worker_status(self, **status: Any) -> None:
         """Record what the worker is doing (shown on the page)."""
         with self._write(durable=False) as conn:
