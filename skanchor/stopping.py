@@ -345,8 +345,8 @@ class DeltaFScore(StoppingCriterion):
         predictions = super()._predictions(model_or_predictions)
         # A pos_label of another kind than the predictions (1 against "ham"/"spam") never
         # matches: every check would read "no change" and the criterion would stop at once.
-        text = isinstance(self.pos_label, str)
-        if any(isinstance(p, str) != text for p in predictions[:1].tolist()):
+        first = predictions[:1].tolist()[0]  # a plain Python value (not a numpy scalar)
+        if isinstance(first, str) != isinstance(self.pos_label, str):
             kinds = ", ".join(map(repr, np.unique(predictions.astype(str))[:5].tolist()))
             raise ValueError(
                 f"pos_label={self.pos_label!r} cannot match the stop-set predictions "

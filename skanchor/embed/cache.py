@@ -345,7 +345,8 @@ class EmbeddingCache:
     ) -> None:
         space = self._space(key)
         vectors = np.ascontiguousarray(vectors, dtype=_VEC_DTYPE)
-        self._refresh(space, None)  # what other handles and processes wrote: its dimension
+        if space.dim is None:  # a fresh handle: the dimension other handles wrote, if any
+            self._refresh(space, None)
         if space.dim is not None and vectors.shape[1] != space.dim:
             raise ValueError(
                 f"vectors have dimension {vectors.shape[1]} but the cache holds dimension "

@@ -218,12 +218,10 @@ def create_app(
             except ValueError as exc:
                 return error(400 if "does not exist" not in str(exc) else 404, str(exc))
             except (OperationalError, InterfaceError) as exc:  # the database is away
-                first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
                 return error(
                     503,
-                    "the session's database cannot be reached "
-                    f"({first[0] if first else type(exc).__name__}); try again: a label sent "
-                    "again is never stored twice",
+                    f"the session's database cannot be reached ({_db_reason(exc)}); try again: "
+                    "a label sent again is never stored twice",
                 )
 
         return endpoint
@@ -338,10 +336,12 @@ def create_app(
         try:
             await run_in_threadpool(store.ping)
         except (OperationalError, InterfaceError) as exc:
-            first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
-            reason = first[0] if first else type(exc).__name__
             return JSONResponse(
-                {"ok": False, "session_id": store.session_id, "error": f"database: {reason}"},
+                {
+                    "ok": False,
+                    "session_id": store.session_id,
+                    "error": f"database: {_db_reason(exc)}",
+                },
                 status_code=503,
             )
         return JSONResponse({"ok": True, "session_id": store.session_id})
@@ -379,6 +379,12 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _db_reason(exc: Any) -> str:
+    """The first line of what the database driver said (SQLAlchemy wraps it in ``orig``)."""
+    lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def check_serving(host: str, port: int, token: str | None) -> None:
