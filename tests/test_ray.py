@@ -89,6 +89,17 @@ def test_embed_parquet_matches_single_process_and_resumes(local_ray, corpus, tmp
     np.testing.assert_allclose(vecs1, expected[20:35], atol=1e-5)
     # everything done: no Ray work at all
     assert embed_parquet(src, out, OFFLINE_MODEL, id_column=None, **params) == shards
+    # ... unless the finished shards were made otherwise: refused before any work, not reused
+    with pytest.raises(ValueError, match=r"part-0.parquet' was embedded with max_seq_length=None"):
+        embed_parquet(src, out, OFFLINE_MODEL, id_column=None, max_seq_length=8, **params)
+    with pytest.raises(ValueError, match=r"text_column='doc', this run has text_column='key'"):
+        embed_parquet(src, out, OFFLINE_MODEL, id_column=None, **{**params, "text_column": "key"})
+    # a new shard sorted first would shift the ids numbered over the shards: refused
+    first = tmp_path / "new" / "a-first.parquet"
+    first.parent.mkdir()
+    pq.write_table(pa.table({"doc": ["a new text"]}), first)
+    with pytest.raises(ValueError, match=r"first_id=0, this run has first_id=1: ids are numbered"):
+        embed_parquet([first, *parquet_shards(src)], out, OFFLINE_MODEL, id_column=None, **params)
 
     # feeding an index in batches, resumable
     index = ExactIndex().add(expected[:7], ids=np.arange(7))
@@ -103,6 +114,39 @@ def test_embed_parquet_id_column_and_errors(corpus, tmp_path):
         embed_parquet(src, tmp_path / "x", OFFLINE_MODEL)
     with pytest.raises(ValueError, match=r"no .parquet shards"):
         embed_parquet(tmp_path, tmp_path / "y", OFFLINE_MODEL)
+
+
+def _embedding_shard(path, ids, vectors):
+    flat = pa.array(np.asarray(vectors, np.float32).reshape(-1))
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "embedding": pa.FixedSizeListArray.from_arrays(flat, np.shape(vectors)[1]),
+        }
+    )
+    pq.write_table(table, path)
+
+
+def test_index_parquet_refuses_an_id_repeated_with_another_vector(tmp_path):
+    vectors = np.eye(4, dtype=np.float32)
+    _embedding_shard(tmp_path / "a.parquet", [1, 2], vectors[:2])
+    _embedding_shard(tmp_path / "b.parquet", [2, 3], vectors[2:])  # id 2 again, another text
+    with pytest.raises(ValueError, match=r"id 2 of '.*b.parquet' is already in the index"):
+        index_parquet(tmp_path, ExactIndex())
+    # resuming over the same shards is fine: the stored vectors are these ones
+    (tmp_path / "b.parquet").unlink()
+    index = ExactIndex().add(vectors[:1] * 3.0, ids=[1])  # stored unit-normalised
+    assert index_parquet(tmp_path, index).ids().tolist() == [1, 2]
+
+
+def test_missing_text_is_refused_by_name(local_ray, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    pq.write_table(pa.table({"text": ["fine", None], "id": [7, 8]}), src / "a.parquet")
+    with pytest.raises(Exception, match=r"a.parquet': the text of id 8 is missing") as info:
+        embed_parquet(src, tmp_path / "emb", OFFLINE_MODEL, num_workers=1, cpus_per_worker=0.5)
+    assert isinstance(info.value, ValueError) or "ValueError" in str(info.value)
+    assert not (tmp_path / "emb" / "a.parquet").exists()
 
 
 def test_hidden_files_are_not_shards(tmp_path):

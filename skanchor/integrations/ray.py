@@ -5,9 +5,10 @@ each holding one :class:`~skanchor.embed.SentenceEmbedder` (``map_batches`` with
 pool; one GPU per actor when the cluster has GPUs), and writes one output shard per input
 shard (``id`` int64, ``embedding`` list<float32>). An output shard is written atomically once
 all its rows are embedded, so an interrupted run resumes where it stopped: finished shards are
-skipped. :func:`index_parquet` adds embedding shards to any
-:class:`~skanchor.index.VectorIndex` in batches (skipping ids already stored), and
-:func:`embed_to_index` does both.
+skipped, after checking that they were embedded with the same settings from the same input
+(their parquet metadata records both). :func:`index_parquet` adds embedding shards to any
+:class:`~skanchor.index.VectorIndex` in batches (skipping ids already stored with the same
+vector), and :func:`embed_to_index` does both.
 
 Ray runs locally by default (``ray.init()`` with this machine's cores) or on a cluster by
 ``address`` (``"auto"``, ``"ray://head:10001"``). ``ray`` is imported on first use; install
@@ -18,7 +19,9 @@ simpler choice.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -29,13 +32,15 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from skanchor._io import atomic_path
 from skanchor.embed import DEFAULT_MODEL
-from skanchor.index.base import VectorIndex
+from skanchor.index.base import VectorIndex, _unit_rows
 
 __all__ = ["embed_parquet", "embed_to_index", "index_parquet", "parquet_shards"]
 
 _EMBEDDING = "embedding"
 _ID = "id"
 _PATH = "path"
+#: Parquet metadata key of an output shard: the settings and input it was embedded from.
+_META_KEY = b"skanchor.embedding"
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 #: A directory, one file, or a list of files.
@@ -105,8 +110,16 @@ class _Embed:
         ).fit()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        texts = [str(t) for t in batch.pop("text").tolist()]
-        batch[_EMBEDDING] = self.embedder.transform(texts)
+        texts = batch.pop("text").tolist()
+        missing = [i for i, t in enumerate(texts) if t is None or (isinstance(t, float) and t != t)]
+        if missing:
+            row = missing[0]
+            where = f"id {batch[_ID][row]}" if _ID in batch else "a row"
+            raise ValueError(
+                f"shard {str(batch[_PATH][row])!r}: the text of {where} is missing (null); "
+                "drop or fill missing texts before embedding"
+            )
+        batch[_EMBEDDING] = self.embedder.transform([str(t) for t in texts])
         return batch
 
 
@@ -121,7 +134,7 @@ def _ray_context(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def _write_shard(path: Path, ids: np.ndarray, vectors: np.ndarray) -> None:
+def _write_shard(path: Path, ids: np.ndarray, vectors: np.ndarray, record: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -130,8 +143,36 @@ def _write_shard(path: Path, ids: np.ndarray, vectors: np.ndarray) -> None:
     table = pa.table(
         {_ID: pa.array(ids, pa.int64()), _EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, dim)}
     )
+    table = table.replace_schema_metadata({_META_KEY: json.dumps(record).encode()})
     with atomic_path(path) as tmp:  # a shard exists only once complete
         pq.write_table(table, tmp)
+
+
+def _check_finished(output: Path, record: dict) -> None:
+    """Refuse to reuse an output shard embedded with other settings or from other input."""
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(output).metadata or {}).get(_META_KEY)
+    if raw is None:
+        warnings.warn(
+            f"{str(output)!r} does not record how it was embedded (written by an older "
+            "skanchor): reused without checking its model, settings or ids",
+            stacklevel=3,
+        )
+        return
+    stored = json.loads(raw)
+    for key, value in record.items():
+        if stored.get(key) != value:
+            why = (
+                "ids are numbered over the shards in order and the list of shards changed; "
+                "give the shards an id column (id_column=) or embed into a new output_dir"
+                if key == "first_id"
+                else "embed into a new output_dir, or delete the shard to embed it again"
+            )
+            raise ValueError(
+                f"{str(output)!r} was embedded with {key}={stored.get(key)!r}, this run has "
+                f"{key}={value!r}: {why}"
+            )
 
 
 @validate_params(
@@ -178,7 +219,9 @@ def embed_parquet(
         Input parquet shards with a text column (and an id column).
     output_dir : path
         Receives ``<input name>`` for each shard: columns ``id`` (int64) and ``embedding``
-        (fixed-size list of float32, unit norm). Shards already there are skipped (resume).
+        (fixed-size list of float32, unit norm). Shards already there are skipped (resume);
+        one embedded with another model, ``max_seq_length``, column or input (row count,
+        first id) is an error.
     model : str or os.PathLike, default=DEFAULT_MODEL
         Sentence-transformers model (hub id, local path or :data:`skanchor.embed.OFFLINE_MODEL`);
         it must be readable on every worker.
@@ -221,7 +264,26 @@ def embed_parquet(
 
     counts = [pq.ParquetFile(p).metadata.num_rows for p in shards]
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    pending = [i for i, out in enumerate(outputs) if not out.is_file()]
+    settings = {
+        "model": os.fspath(model),
+        "max_seq_length": max_seq_length,
+        "text_column": text_column,
+        "id_column": id_column,
+    }
+    records = [
+        {
+            **settings,
+            "rows": int(counts[i]),
+            "first_id": None if id_column is not None else int(offsets[i]),
+        }
+        for i in range(len(shards))
+    ]
+    pending = []
+    for i, out in enumerate(outputs):
+        if out.is_file():
+            _check_finished(out, records[i])
+        else:
+            pending.append(i)
     if not pending:
         return outputs
     for i in pending:
@@ -291,12 +353,15 @@ def embed_parquet(
                         outputs[shard],
                         np.concatenate([p[0] for p in parts]),
                         np.concatenate([p[1] for p in parts]),
+                        records[shard],
                     )
         unfinished = [str(shards[i]) for i in buffers if counts[i] > 0]
         if unfinished:
             raise RuntimeError(f"Ray returned too few rows for shard(s): {unfinished[:3]}")
         for i in buffers:  # empty shards
-            _write_shard(outputs[i], np.empty(0, np.int64), np.empty((0, 1), np.float32))
+            _write_shard(
+                outputs[i], np.empty(0, np.int64), np.empty((0, 1), np.float32), records[i]
+            )
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
         if started:
@@ -360,7 +425,9 @@ def index_parquet(
 ) -> VectorIndex:
     """Add the vectors of embedding shards to ``index`` in batches.
 
-    Ids already in the index are skipped, so a partially fed index resumes.
+    Ids already in the index with the same vector are skipped, so a partially fed index
+    resumes; an id already there with another vector (an id repeated across shards, or an
+    index fed from other shards) is an error naming the id and the shard.
 
     Parameters
     ----------
@@ -385,12 +452,27 @@ def index_parquet(
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
     show = total > 10 * batch_rows if progress_bar is None else progress_bar
     with tqdm(total=total, unit="vec", desc="Indexing", disable=not show) as bar:
-        for ids, vectors in _read_embeddings(files, batch_rows):
-            new = ~index.contains(ids)
-            if new.any():
-                index.add(vectors[new], ids[new])
-            bar.update(len(ids))
+        for file in files:
+            for ids, vectors in _read_embeddings([file], batch_rows):
+                new = ~index.contains(ids)
+                if not new.all():  # resume: what is there must be these very vectors
+                    _check_stored(index, ids[~new], vectors[~new], file)
+                if new.any():
+                    index.add(vectors[new], ids[new])
+                bar.update(len(ids))
     return index
+
+
+def _check_stored(index: VectorIndex, ids: np.ndarray, vectors: np.ndarray, file: Path) -> None:
+    """Error unless ``index`` holds exactly ``vectors`` (up to float32 rounding) for ``ids``."""
+    stored = index.vectors(ids)
+    differs = ~np.all(np.isclose(stored, _unit_rows(vectors), atol=1e-4), axis=1)
+    if differs.any():
+        raise ValueError(
+            f"id {int(ids[differs][0])} of {str(file)!r} is already in the index with another "
+            f"vector ({int(differs.sum())} such id(s) in this batch): ids must be unique across "
+            "the shards, and an index resumed from these shards only"
+        )
 
 
 # prefer_skip_nested_validation=False: embed_params and the index are validated by the calls
