@@ -336,3 +336,41 @@ def test_load_unreadable_meta_and_missing_masked_vectors(lite_db, data, tmp_path
     with pytest.raises(FileNotFoundError, match=r"no meta\.json"):
         MilvusIndex.load(tmp_path / "nowhere")
     index.close()
+
+
+def test_make_index_accepts_every_server_scheme():
+    idx = make_index("unix:/tmp/milvus.sock#pool")  # no connection until first use
+    assert isinstance(idx, MilvusIndex) and idx.uri == "unix:/tmp/milvus.sock"
+    with pytest.raises(ValueError, match=r"unix:"):
+        make_index("ftp://host")
+
+
+@pytest.mark.parametrize("masking", ["filter", "delete"])
+def test_experiment_index_reopens_its_own_collection(tmp_path, masking):
+    """A run resumed with ``--index PATH.db`` finds the collection of its first attempt: it is
+    reopened (rows the interrupted run had deleted as labelled put back, masks cleared), and a
+    collection of other vectors is refused with the way out."""
+    from skanchor.experiments.features import make_index as experiment_index
+
+    db = str(tmp_path / "pool.db")
+    vectors = np.random.default_rng(3).normal(size=(120, 8)).astype(np.float32)
+    first = experiment_index(vectors, db, masking=masking, M=16)
+    first.set_mask([0, 5, 7])  # the interrupted run's labelled items
+    first.__dict__.pop("masked_vectors_", None)  # a crash loses what only the process held
+    first.close()
+    again = experiment_index(vectors, db, masking=masking, M=16)
+    try:
+        assert again.n_items == 120 and again.n_masked == 0
+        assert np.array_equal(again.ids(), np.arange(120))
+        ids, _ = again.search(vectors[[0, 5, 7]], k=1)
+        assert ids[:, 0].tolist() == [0, 5, 7]
+    finally:
+        again.close()
+    other = vectors[::-1].copy()
+    with pytest.raises(ValueError, match=r"not this task's pool.*index.overwrite=true"):
+        experiment_index(other, db, masking=masking, M=16)
+    replaced = experiment_index(other, db, masking=masking, M=16, overwrite=True)
+    try:
+        assert replaced.search(other[:1], k=1)[0][0, 0] == 0
+    finally:
+        replaced.close()

@@ -18,6 +18,7 @@ An object with ``fit_transform`` (a scikit-learn transformer) is used as given.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -30,6 +31,7 @@ from sklearn.utils._param_validation import Interval
 
 from skanchor.index import ExactIndex, HNSWIndex, MilvusIndex, VectorIndex
 from skanchor.index import make_index as index_from_spec
+from skanchor.index.base import _unit_rows
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -150,8 +152,46 @@ def make_embedder(
 
 def make_index(vectors: np.ndarray, kind: str = "hnsw", **params: Any) -> VectorIndex:
     """An index over ``vectors``: ``kind`` is a backend name (``"hnsw"``, the paper's settings;
-    ``"exact"``; ``"milvus"``) or a Milvus URI, as :func:`skanchor.index.make_index` reads it."""
-    return index_from_spec(kind, **params).add(vectors)
+    ``"exact"``; ``"milvus"``) or a Milvus URI, as :func:`skanchor.index.make_index` reads it.
+
+    A Milvus collection that already holds rows (a resumed or repeated run with
+    ``--index PATH.db``) is reopened when it holds these very vectors under ids
+    ``0 .. len(vectors) - 1`` (rows an interrupted run had deleted as labelled are put back,
+    masks are cleared); another collection's rows are an error, unless ``overwrite=True``.
+    """
+    index = index_from_spec(kind, **params)
+    if isinstance(index, MilvusIndex) and index.uri is not None and not index.overwrite:
+        if index.client_.has_collection(index.collection_name):
+            return _reopen_pool(index, vectors)
+    return index.add(vectors)
+
+
+def _reopen_pool(index: MilvusIndex, vectors: np.ndarray) -> MilvusIndex:
+    """The existing collection of ``index``, checked to hold ``vectors`` (ids = rows)."""
+    params = index.get_params()
+    uri, name = params.pop("uri"), params.pop("collection_name")
+    index.close()
+    reopened = MilvusIndex.open(uri, name, **params)
+    ids = reopened.ids()
+    sample = ids[:: max(1, ids.size // 256)]  # a few hundred rows compared, not the pool
+    same = reopened.n_items == 0 or (
+        reopened.dim == vectors.shape[1]
+        and ids[0] >= 0
+        and ids[-1] < len(vectors)
+        and np.allclose(reopened.vectors(sample), _unit_rows(vectors[sample]), atol=1e-4)
+    )
+    if not same:
+        reopened.close()
+        raise ValueError(
+            f"index={os.fspath(uri)!r}: its collection {name!r} already holds {ids.size} rows "
+            "that are not this task's pool; replace them with overwrite=True (skanchor run: "
+            "--set index.overwrite=true) or name another collection (PATH.db#name)"
+        )
+    reopened.set_mask([])
+    missing = np.setdiff1d(np.arange(len(vectors), dtype=np.int64), ids, assume_unique=True)
+    if missing.size:
+        reopened.add(vectors[missing], missing)
+    return reopened
 
 
 @dataclass

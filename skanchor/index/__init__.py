@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skanchor.index._milvus_connection import SERVER_SCHEMES, is_server_uri
 from skanchor.index.base import VectorIndex
 from skanchor.index.exact import ExactIndex
 from skanchor.index.hnsw import HNSWIndex
@@ -24,9 +25,9 @@ def make_index(spec: str | None = "hnsw", **params: Any) -> VectorIndex:
     """An empty index from a backend name or a Milvus URI.
 
     ``"hnsw"`` (default), ``"exact"``, ``"milvus"`` (a temporary Milvus Lite database), a
-    Milvus Lite path ending in ``.db`` or a server URI (``http://host:19530``,
-    ``https://...``, ``tcp://...``); Milvus URIs may add ``#collection`` to name the
-    collection. ``params`` go to the constructor.
+    Milvus Lite path ending in ``.db`` or a server URI (``http://host:19530``; the schemes of
+    ``SERVER_SCHEMES``); Milvus URIs may add ``#collection`` to name the collection.
+    ``params`` go to the constructor.
 
     >>> make_index("exact")
     ExactIndex(dim=None) <n_items=0, n_masked=0>
@@ -41,11 +42,11 @@ def make_index(spec: str | None = "hnsw", **params: Any) -> VectorIndex:
     if name.lower() in _BY_NAME:
         return _BY_NAME[name.lower()](**params)
     uri, _, collection = name.partition("#")
-    if uri.endswith(".db") or uri.startswith(("http://", "https://", "tcp://", "grpc://")):
+    if uri.endswith(".db") or is_server_uri(uri):
         if collection:
             params = {"collection_name": collection, **params}
         return MilvusIndex(uri=uri, **params)
     raise ValueError(
         f"index={spec!r} is not a backend ({', '.join(sorted(_BY_NAME))}), a Milvus Lite path "
-        "ending in .db, or a Milvus server URI (http://host:19530)"
+        f"ending in .db, or a Milvus server URI ({', '.join(SERVER_SCHEMES)})"
     )

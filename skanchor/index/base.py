@@ -88,7 +88,10 @@ class VectorIndex(abc.ABC):
         set at the start of each ``select``, so clones used one after the other never see
         each other's masks. Clones must not search the same index concurrently from several
         threads; process-based parallelism (joblib's default) pickles a copy per worker.
-        ``copy.deepcopy`` and pickling still make independent copies.
+        ``copy.deepcopy`` and pickling still make independent copies of the in-memory indexes
+        (:class:`~skanchor.index.ExactIndex`, :class:`~skanchor.index.HNSWIndex`); a copy of a
+        :class:`~skanchor.index.MilvusIndex` is another client of the same collection, whose
+        masks live in the collection (see its Notes).
         """
         return self
 

@@ -125,6 +125,15 @@ class MilvusIndex(_StoredIndex):
     and :meth:`load`. The connection (``skanchor.index._milvus_connection``) opens on first
     use and reads ``uri``, ``token`` and ``timeout`` then; :meth:`close` ends it.
 
+    Copies (``copy.deepcopy``, pickling, e.g. for process-based joblib workers) are further
+    clients of the same collection, not independent indexes: the mask is stored in the
+    collection (the ``masked`` field, or deleted rows), while each copy keeps its own
+    bookkeeping of it, so a copy that changes the mask hides items from the others and makes
+    their bookkeeping stale. Use one client per collection at a time; for an independent
+    index, :meth:`save` it and :meth:`load` the copy (its Lite database is copied), or
+    :meth:`open` the collection again once the other client is done. ``sklearn.base.clone``
+    shares the index object itself, which is safe.
+
     A saved index names where its vectors are: :meth:`save` copies a Milvus Lite database
     into the folder, but a server index's ``meta.json`` records the server's URI, and loading
     it connects there. :meth:`load` therefore refuses a server URI from ``meta.json`` unless
