@@ -132,8 +132,47 @@ def test_minority_labels(tiny_bert):
     assert clf.minority_labels_.tolist() == ["neg"] and clf.minority_indices_.tolist() == [0]
     balanced = make_clf(tiny_bert).fit(TEXTS[:12], LABELS[:12])
     assert balanced.minority_labels_.tolist() == ["neg", "pos"]  # balanced: every class
+    # a rare class not labelled yet (classes read from y) waits for its first label; the
+    # run's minority (skanchor run, skanchor label) is passed before it is found
+    waiting = make_clf(tiny_bert, minority_labels=["ham", "spam"]).fit(TEXTS, LABELS)
+    assert waiting.minority_labels_.tolist() == ["spam"]
+    unseen = make_clf(tiny_bert, minority_labels=["ham"]).fit(TEXTS, LABELS)
+    assert unseen.minority_labels_.tolist() == ["spam"]  # as minority_labels=None
+    # with the classes given, a minority class outside them is an error
     with pytest.raises(ValueError, match=r"minority_labels=.*subset of classes_"):
-        make_clf(tiny_bert, minority_labels=["ham"]).fit(TEXTS, LABELS)
+        make_clf(tiny_bert, minority_labels=["ham"], classes=["neg", "pos", "spam"]).fit(
+            TEXTS, LABELS
+        )
+
+
+def test_max_length_beyond_the_model_positions_is_refused_at_fit(tiny_bert):
+    with pytest.raises(ValueError, match=r"max_length=129 is more than the 128 token positions"):
+        make_clf(tiny_bert, max_length=129).fit(TEXTS, LABELS)
+    assert make_clf(tiny_bert, max_length=128).fit(TEXTS, LABELS).predict_proba(TEXTS).shape == (
+        15,
+        3,
+    )
+
+
+def test_set_params_classes_takes_effect_at_the_next_fit(tiny_bert):
+    clf = make_clf(tiny_bert).fit(TEXTS, LABELS)
+    before = clf.predict(TEXTS)
+    clf.set_params(classes=["spam", "pos", "neg"])
+    assert clf.classes_.tolist() == ["neg", "pos", "spam"]
+    assert np.array_equal(clf.predict(TEXTS), before)
+    assert clf.fit(TEXTS, LABELS).classes_.tolist() == ["spam", "pos", "neg"]
+    assert not hasattr(make_clf(tiny_bert), "classes_")
+
+
+def test_partial_fit_classes_fix_the_labels_of_a_first_one_class_batch(tiny_bert):
+    clf = make_clf(tiny_bert)
+    clf.partial_fit(TEXTS[:6], LABELS[:6], classes=["neg", "pos", "spam"])
+    assert clf.classes_.tolist() == ["neg", "pos", "spam"]
+    assert clf.predict_proba(TEXTS[:2]).shape == (2, 3)
+    clf.partial_fit(TEXTS[12:], LABELS[12:], classes=["ignored", "later"])
+    assert clf.classes_.tolist() == ["neg", "pos", "spam"]
+    with pytest.raises(ValueError, match=r"y has a single class"):
+        make_clf(tiny_bert).partial_fit(TEXTS[:6], LABELS[:6])  # classes unknown
 
 
 # --- scikit-learn conventions -------------------------------------------------------------------

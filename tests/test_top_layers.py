@@ -390,6 +390,7 @@ def test_fit_runs_on_cuda_when_present(tiny_bert):
         ({"max_steps": 0}, "'max_steps' parameter"),
         ({"cache_size_mb": -1}, "'cache_size_mb' parameter"),
         ({"checkpoint": 3}, "'checkpoint' parameter"),
+        ({"warm_start": True}, "'warm_start' parameter of TopLayersClassifier"),
     ],
 )
 def test_bad_parameters_name_themselves(tiny_bert, params, match):
@@ -495,3 +496,14 @@ def test_cli_runs_the_registered_classifier_on_texts(tiny_bert, tmp_path):
     assert set(rounds["classifier"]) == {"transformer-top"}
     assert len(rounds) == 2 * 3 and rounds["minority_f1"].between(0, 1).all()
     assert (rounds.groupby("run_id")["n_labelled"].max() == 40).all()
+
+
+def test_max_length_and_classes_follow_the_fit(tiny_bert):
+    with pytest.raises(ValueError, match=r"max_length=129 is more than the 128 token positions"):
+        make_clf(tiny_bert, max_length=129).fit(TEXTS, LABELS)
+    clf = make_clf(tiny_bert).fit(TEXTS, LABELS)
+    before = clf.predict(TEXTS)
+    clf.set_params(classes=["spam", "pos", "neg"])  # takes effect at the next fit
+    assert clf.classes_.tolist() == ["neg", "pos", "spam"]
+    assert np.array_equal(clf.predict(TEXTS), before)
+    assert clf.fit(TEXTS, LABELS).classes_.tolist() == ["spam", "pos", "neg"]

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 
 from skanchor._hf import torch_device
 from skanchor._validation import check_texts as _check_texts
+from skanchor._validation import describe
 
 __all__ = ["AUTO_DEVICE", "NetMixin", "check_no_fit_params", "check_texts", "resolve_device"]
 
@@ -57,6 +58,18 @@ class NetMixin:
     """
 
     _parameter_constraints: ClassVar[dict] = {}
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The classes of the last fit (``classes``, or the labels of ``y``), in the order of
+        ``predict_proba``'s columns. skorch reads the ``classes`` parameter live; here a
+        ``set_params(classes=...)`` takes effect at the next fit, as parameters do."""
+        try:
+            return self.classes_inferred_
+        except AttributeError:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'classes_': it is not fitted yet"
+            ) from None
 
     def _validate_params(self) -> None:
         validate_parameter_constraints(
@@ -138,6 +151,17 @@ class NetMixin:
                 yield
             finally:
                 self.data_generator_ = None
+
+
+def check_max_length(max_length: int, config: Any, checkpoint: Any) -> None:
+    """``max_length`` within the model's token positions (``max_position_embeddings``, where
+    its config says): refused at fit, not at the first long text of a later round."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and 0 < positions < max_length:
+        raise ValueError(
+            f"max_length={max_length} is more than the {positions} token positions of "
+            f"checkpoint={describe(str(checkpoint), 300)}: pass max_length <= {positions}"
+        )
 
 
 def check_no_fit_params(estimator: Any, fit_params: dict) -> None:

@@ -14,7 +14,8 @@ __all__ = ["IdsToTexts"]
 
 
 class IdsToTexts(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
-    """Map integer ids to the texts of ``corpus`` they index (``corpus[i]`` for each id).
+    """Map integer ids to the texts of ``corpus`` at those positions (``corpus[i]``; for a
+    pandas Series ``corpus.iloc[i]``, whatever its index labels).
 
     The first step of a classifier pipeline when the modAL pool is given as ids into the
     indexed corpus (skanchor's recommended pool identity, :mod:`skanchor.pool`):

@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 from skorch import NeuralNet, NeuralNetClassifier
@@ -56,7 +56,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from skanchor._validation import describe
-from skanchor.models._common import AUTO_DEVICE, NetMixin, check_no_fit_params, check_texts
+from skanchor.models._common import (
+    AUTO_DEVICE,
+    NetMixin,
+    check_max_length,
+    check_no_fit_params,
+    check_texts,
+)
 from skanchor.models.states import (
     FrozenEncoder,
     StateCache,
@@ -267,6 +273,7 @@ verbose, callbacks, **kwargs
         ``criterion=torch.nn.CrossEntropyLoss``, ``optimizer=torch.optim.AdamW``,
         ``lr=1e-4``, ``max_epochs=10``, ``batch_size=32``, ``train_split=None``,
         ``device="auto"`` (CUDA when the machine has it, decided at ``fit``), ``verbose=0``.
+        ``warm_start`` must stay False: every ``fit`` trains from the checkpoint.
 
     Attributes
     ----------
@@ -311,6 +318,7 @@ verbose, callbacks, **kwargs
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
+        "warm_start": [Options(bool, {False})],
     }
 
     def __init__(
@@ -534,6 +542,7 @@ verbose, callbacks, **kwargs
         self._validate_params()
         check_no_fit_params(self, fit_params)
         texts = check_texts(X, "X")
+        check_max_length(self.max_length, self._frozen().lower.config, self.checkpoint)
         y_idx = self._encode_targets(y, len(texts))
         with self._seeded():
             self.initialize()

@@ -56,7 +56,13 @@ from torch.utils.data import DataLoader, default_collate
 
 from skanchor._hf import quiet_transformers
 from skanchor._validation import describe
-from skanchor.models._common import AUTO_DEVICE, NetMixin, check_no_fit_params, check_texts
+from skanchor.models._common import (
+    AUTO_DEVICE,
+    NetMixin,
+    check_max_length,
+    check_no_fit_params,
+    check_texts,
+)
 
 __all__ = [
     "MinStepsEarlyStopping",
@@ -178,6 +184,18 @@ class SequenceClassificationModule(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
+def _config(checkpoint: Any) -> Any:
+    """The checkpoint's Hugging Face config, or None where it cannot be read (the model's
+    own loading then says why)."""
+    from transformers import AutoConfig
+
+    try:
+        with quiet_transformers(True):
+            return AutoConfig.from_pretrained(checkpoint)
+    except (OSError, ValueError):
+        return None
+
+
 def train_minority_f1(net: TransformerClassifier, X: Any, y: Any) -> float:
     """Macro F1 over ``net.minority_labels_`` of ``net``'s predictions for ``X``.
 
@@ -297,7 +315,10 @@ class TransformerClassifier(NetMixin, NeuralNetClassifier):
     minority_labels : array-like or None, default=None
         Classes whose training F1 selects the epoch. ``None``: inferred at each fit as the
         classes rarer than the most frequent one in ``y`` (every class when ``y`` is
-        balanced). Stored as ``minority_labels_``.
+        balanced). Stored as ``minority_labels_``. While ``classes_`` are read from ``y``, a
+        listed class with no labelled text yet (a rare class not found yet) is left out until
+        it has one (and with none, the rule for ``None`` applies); with the ``classes``
+        parameter, a listed class outside it is an error.
     min_steps : int or None, default=100
         Minimum number of optimisation steps per ``fit`` (see *Epochs*); epochs ending before
         it are warm-up for early stopping and model selection. ``None`` or 0: exactly
@@ -454,18 +475,24 @@ verbose, callbacks, **kwargs
         "verbose": ["verbose"],
     }
 
-    def _check_targets(self, y: Any, n: int, reinit: bool) -> np.ndarray:
-        """Validate ``y``; set ``classes_`` (when re-initialising) and the minority classes."""
+    def _check_targets(
+        self, y: Any, n: int, reinit: bool, given: Any = None, partial: bool = False
+    ) -> np.ndarray:
+        """Validate ``y``; set ``classes_`` (when re-initialising: the ``classes`` parameter,
+        else ``given`` (``partial_fit``'s), else the labels of ``y``) and the minority
+        classes."""
         if y is None:
             raise ValueError("y is required: TransformerClassifier is a supervised classifier")
         y = column_or_1d(y, warn=False)
         check_consistent_length(np.empty(n), y)
         if reinit:
-            if self.classes is not None:
-                classes = np.asarray(self.classes)
+            fixed = self.classes if self.classes is not None else given
+            name = "classes" if self.classes is not None else "partial_fit's classes"
+            if fixed is not None:
+                classes = np.asarray(fixed)
                 if classes.ndim != 1 or classes.size < 2 or np.unique(classes).size != classes.size:
                     raise ValueError(
-                        f"classes must list at least two distinct labels, got {describe(classes)}"
+                        f"{name} must list at least two distinct labels, got {describe(classes)}"
                     )
             else:
                 classes = np.unique(y)
@@ -480,22 +507,29 @@ verbose, callbacks, **kwargs
             ) from None
         counts = np.bincount(y_idx, minlength=len(index))
         present = np.flatnonzero(counts)
-        if present.size < 2 and reinit:  # continuing training on one class's items is fine
+        labels_fixed = self.classes is not None or given is not None
+        # continuing training on one class's items is fine, and so is a partial_fit's first
+        # batch once the classes are known
+        if present.size < 2 and reinit and not (partial and labels_fixed):
             raise ValueError(
                 f"y has a single class ({classes.tolist()[present[0]]!r}); fitting a "
                 "classifier needs labelled items of at least two classes"
             )
-        if self.minority_labels is None:
-            rare = np.flatnonzero(counts < counts.max())
-            minority = rare if rare.size else np.arange(len(index))
-        else:
+        wanted = None
+        if self.minority_labels is not None:
             wanted = np.atleast_1d(np.asarray(self.minority_labels, dtype=object)).tolist()
             unknown = [label for label in wanted if label not in index]
-            if unknown or not wanted:
+            if not wanted or (unknown and labels_fixed):
                 raise ValueError(
                     f"minority_labels={describe(self.minority_labels)} must be a non-empty "
                     f"subset of classes_ {classes.tolist()}"
                 )
+            # classes read from y: a minority class without a label yet counts once labelled
+            wanted = [label for label in wanted if label in index] or None
+        if wanted is None:
+            rare = np.flatnonzero(counts < counts.max())
+            minority = rare if rare.size else np.arange(len(index))
+        else:
             minority = np.array(sorted({index[label] for label in wanted}), dtype=np.int64)
         if reinit:  # only now: a failed check leaves a fitted model as it was
             self.classes_inferred_ = classes
@@ -594,11 +628,21 @@ verbose, callbacks, **kwargs
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     # -- fit ---------------------------------------------------------------------------------
-    def _fit(self, X: Any, y: Any, reinit: bool, **fit_params: Any) -> TransformerClassifier:
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        reinit: bool,
+        given: Any = None,
+        partial: bool = False,
+        **fit_params: Any,
+    ) -> TransformerClassifier:
         self._validate_params()
         check_no_fit_params(self, fit_params)
         texts = check_texts(X, "X")
-        y_idx = self._check_targets(y, len(texts), reinit)
+        if reinit:
+            check_max_length(self.max_length, _config(self.checkpoint), self.checkpoint)
+        y_idx = self._check_targets(y, len(texts), reinit, given, partial)
         with self._seeded():
             if reinit:
                 self._load_tokenizer()
@@ -619,10 +663,13 @@ verbose, callbacks, **kwargs
     ) -> TransformerClassifier:
         """Continue training on ``X``, ``y`` (a first call initialises, as ``fit`` does).
 
-        ``y`` must hold labels from ``classes_``; ``classes`` is accepted for scikit-learn
-        compatibility and ignored (use the ``classes`` parameter).
+        ``y`` must hold labels from ``classes_``. As in scikit-learn, the first call's
+        ``classes`` (when the ``classes`` parameter is None) fixes ``classes_``, so that a
+        first batch may hold one class; later calls ignore it.
         """
-        return self._fit(X, y, reinit=not self.initialized_, **fit_params)
+        first = not self.initialized_
+        given = classes if first else None
+        return self._fit(X, y, reinit=first, given=given, partial=True, **fit_params)
 
     # -- inference -----------------------------------------------------------------------
     def predict_proba(self, X: Any) -> np.ndarray:
