@@ -126,6 +126,15 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
         (["--set", "logreg.penalty=7"], "'penalty' parameter of LogisticRegression"),
         (["--set", "logreg.colour=1"], "classifier 'logreg': LogisticRegression.__init__() got"),
         (["--set", "logreg.threshold=f1"], "'threshold' parameter of logreg must be"),
+        # values of methods, strategies, the index and the embedder: before any embedding
+        (["--neighbours", "0"], "'n_neighbours' parameter of method 'discovery' (AnchorSubpool)"),
+        (["--set", "seals.n_neighbours=0"], "'n_neighbours' parameter of method 'seals'"),
+        (["--set", "index.ef=0"], "'ef' parameter of HNSWIndex must be"),
+        (["--set", "embedder.n_components=0"], "'n_components' parameter of TfidfEmbedder"),
+        (
+            ["--set", "minority_mix.exploit=2", "--methods", "discovery", "--budget", "300"],
+            "'exploit' parameter of strategy 'minority_mix' must be a float",
+        ),
         (
             [
                 "--set",

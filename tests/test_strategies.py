@@ -562,10 +562,13 @@ def test_a_misspelt_strategy_parameter_is_an_error():
         check_strategy_params(entropy_sampling, {"minorty": [1]})
     with pytest.raises(TypeError, match="'n_instances' is not a parameter"):
         check_strategy_params("badge", {"n_instances": 3})
-    for name, strategy in STRATEGIES.items():  # every named parameter passes
-        named = set(inspect.signature(strategy).parameters) - {"classifier", "X", "n_instances"}
-        named.discard("kwargs")
-        check_strategy_params(name, dict.fromkeys(named))
+    for name, strategy in STRATEGIES.items():  # every named parameter passes, at its default
+        signature = inspect.signature(strategy).parameters
+        named = set(signature) - {"classifier", "X", "n_instances", "kwargs"}
+        check_strategy_params(name, {p: signature[p].default for p in named})
+    # values are checked as well, now rather than at the first query
+    with pytest.raises(ValueError, match=r"'exploit' parameter of strategy 'minority_mix' must"):
+        check_strategy_params("minority_mix", {"exploit": 2})
 
     def custom(classifier, X, n_instances=1, **kwargs):  # not ours: kwargs may be meant
         return np.arange(n_instances), np.zeros(n_instances)  # for predict_proba

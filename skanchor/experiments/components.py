@@ -127,6 +127,19 @@ class MethodSpec:
         filt: PoolFilter = self.filter_class(index, **kwargs)
         return filt
 
+    def check(self, params: dict | None) -> None:
+        """Fail now, naming the parameter, if ``params`` cannot make this method's filter (an
+        unknown name, or a value outside the filter's constraints), rather than once the task
+        is embedded and the results directory written."""
+        filt = self.make(None, params)
+        constraints = {k: v for k, v in filt._parameter_constraints.items() if k != "index"}
+        values = filt.get_params(deep=False)
+        validate_parameter_constraints(
+            constraints,
+            {k: values[k] for k in constraints if k in values},
+            caller_name=f"method {self.name!r} ({type(filt).__name__})",
+        )
+
 
 #: Pool-filtering methods by name. The presets of :mod:`skanchor.presets` are methods too
 #: (``skanchor run --methods discovery``), except ``paper``: that is ``anchoral`` + entropy.

@@ -49,7 +49,7 @@ from skanchor.experiments.components import (
     get_classifier,
     get_method,
 )
-from skanchor.experiments.features import DEFAULT_EMBEDDER
+from skanchor.experiments.features import DEFAULT_EMBEDDER, make_embedder
 from skanchor.experiments.seeds import STREAM_SOURCES, Seeds, seed_grid
 from skanchor.experiments.tasks import make_task
 from skanchor.index import make_index as index_from_spec
@@ -663,7 +663,10 @@ class ExperimentConfig:
         if isinstance(self.data_dir, Path):
             self.data_dir = str(self.data_dir)
         self.time_limit = parse_duration(self.time_limit)
-        index_from_spec(self.index)  # a name or a Milvus URI; raises a ValueError naming it
+        # a name or a Milvus URI (a ValueError naming it), and its parameters' values
+        index = index_from_spec(self.index, **self.index_params)
+        if hasattr(index, "_validate_params"):
+            index._validate_params()
         for key, params_key, canonical in (
             ("methods", "method_params", lambda n: get_method(n).name),
             ("strategies", "strategy_params", check_strategy),
@@ -682,7 +685,11 @@ class ExperimentConfig:
                 tables[canonical(name)] = dict(params)
             setattr(self, params_key, tables)
         for method, params in self.method_params.items():  # bad parameters fail early
-            METHODS[method].make(None, params)
+            METHODS[method].check(params)
+        if self.embedder_params:
+            embedder = make_embedder(self.embedder, progress=False, params=self.embedder_params)
+            if hasattr(embedder, "_validate_params"):
+                embedder._validate_params()
         for classifier, params in self.classifier_params.items():
             CLASSIFIERS[classifier].check(params)
         self.protocol.check_budget()

@@ -50,6 +50,7 @@ import inspect
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import validate_parameter_constraints
 
 from skanchor._params import lookup_name
 from skanchor.strategies._common import (
@@ -148,7 +149,8 @@ def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
 
 
 def check_strategy_params(strategy: str | QueryStrategy, params: dict | None) -> dict:
-    """``params`` checked against the parameters of one of skanchor's strategies.
+    """``params`` checked against the parameters of one of skanchor's strategies (names and
+    values).
 
     skanchor's strategies ignore keywords they do not name (modAL passes extra ones along), so
     a misspelt parameter (``{"exploitt": 1.0}``) would change nothing without a word; here it
@@ -172,6 +174,8 @@ def check_strategy_params(strategy: str | QueryStrategy, params: dict | None) ->
     ------
     TypeError
         A key that the strategy does not take, named with the strategy's parameters.
+    sklearn.utils._param_validation.InvalidParameterError
+        A value outside the strategy's declared constraints (a ValueError).
     """
     params = dict(params or {})
     function = get_strategy(strategy)
@@ -189,6 +193,12 @@ def check_strategy_params(strategy: str | QueryStrategy, params: dict | None) ->
         raise TypeError(
             f"strategy_params: {unknown[0]!r} is not a parameter of strategy {name!r}{hint} "
             f"(its parameters: {', '.join(taken)})"
+        )
+    constraints = getattr(function, "_skl_parameter_constraints", {})
+    checked = {k: v for k, v in params.items() if k in constraints}
+    if checked:  # values too, now rather than at the first query
+        validate_parameter_constraints(
+            {k: constraints[k] for k in checked}, checked, caller_name=f"strategy {name!r}"
         )
     return params
 
