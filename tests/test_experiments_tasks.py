@@ -88,6 +88,11 @@ def test_natural_rate_and_multilabel_takes_the_first_listed_minority():
     )
     for text, label in zip(task.pool_texts, task.pool_labels, strict=True):
         assert label == labels[text]
+    # a class whose documents all went to an earlier-listed class: the error says so
+    overlap = Corpus("ov", [f"t{i}" for i in range(40)], [["x", "y"], ["x"]] * 20, multilabel=True)
+    with pytest.raises(ValueError, match=r"20 of the 20 documents that carry it went to a class "
+                       r"listed before it.*list it earlier"):  # fmt: skip
+        make_task(overlap, ["x", "y"], rate=None, test_size=0.25, seed=0)
 
 
 def test_tasks_are_deterministic_and_ids_are_shuffled():
@@ -162,11 +167,16 @@ def test_labels_are_read_as_written(tmp_path):
         + ",nan\n"
     )
     corpus = load_table(path)
-    assert corpus.classes() == ["NA", "None", "nan", "null", "spam"]
-    assert len(corpus) == 72  # the row without a label is left out
-    assert corpus.texts[70] == "NA" and corpus.texts[71] == ""
+    assert corpus.classes() == ["NA", "None", "null", "spam"]
+    assert len(corpus) == 71  # the rows without a label or a text are left out, and said so
+    assert corpus.texts[70] == "NA"
+    assert corpus.notes == (
+        "1 row of data.csv without a label (label) left out",
+        "1 row of data.csv without a text (text) left out",
+    )
     task = make_task(corpus, " spam", rate=None)
     assert task.minority == ("spam",)
+    assert task.summary().endswith("note: 1 row of data.csv without a text (text) left out")
     # a boolean column reads as a CSV of it is written (QA report: parquet gave "true")
     frame = pd.DataFrame(
         {"text": [f"t{i}" for i in range(40)], "label": [i % 4 == 0 for i in range(40)]}

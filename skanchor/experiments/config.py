@@ -340,7 +340,8 @@ class ExperimentConfig:
             nargs="+",
             metavar="CLASS",
             help="minority class(es): one gives a binary one-vs-rest task, several a "
-            "multiclass task with an 'others' majority",
+            "multiclass task with an 'others' majority (in a multi-label file a document "
+            "takes the first listed class it carries)",
             unset="the dataset's",
         ),
     )

@@ -323,7 +323,9 @@ def load_table(
     """A corpus from a CSV, TSV, parquet, JSON or JSON-lines file.
 
     The label column may hold lists (a multi-label corpus). ``split_column``, if given,
-    holds ``train`` / ``test`` per row; otherwise the task builder splits at random.
+    holds ``train`` / ``test`` per row; otherwise the task builder splits at random. Rows
+    without a label or without a text (a missing or blank cell) are left out, and the
+    corpus's ``notes`` say how many.
     """
     path = Path(path)
     if not path.is_file():
@@ -341,7 +343,17 @@ def load_table(
                 f"{path.name} has no column {column!r} ({option}); its columns: "
                 f"{', '.join(map(str, df.columns))}"
             )
-    df = df[df[label_column].map(_has_label)]
+    labelled = df[label_column].map(_has_label)
+    texted = df[text_column].map(lambda v: cell_text(v) is not None)
+    notes = tuple(
+        f"{n:,} row{'s' if n != 1 else ''} of {path.name} without {what} left out"
+        for n, what in (
+            (int((~labelled).sum()), f"a label ({label_column})"),
+            (int((labelled & ~texted).sum()), f"a text ({text_column})"),
+        )
+        if n
+    )
+    df = df[labelled & texted]
     labels = df[label_column].tolist()
     multilabel = any(isinstance(v, (list, tuple, np.ndarray)) for v in labels)
     split = None
@@ -349,13 +361,14 @@ def load_table(
         split = df[split_column].astype(str).str.lower().str.strip()
     return Corpus(
         name or path.stem,
-        df[text_column].fillna("").astype(str),
+        df[text_column].astype(str),
         [list(v) if isinstance(v, (list, tuple, np.ndarray)) else v for v in labels]
         if multilabel
         else labels,
         split=split,
         multilabel=multilabel,
         description=f"file {path.name}",
+        notes=notes,
     )
 
 

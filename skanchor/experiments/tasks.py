@@ -82,6 +82,8 @@ class Corpus:
     multilabel : bool, default=False
     description : str
         One line for reports.
+    notes : tuple of str, default=()
+        What loading changed (rows left out), repeated in the task's summary.
     """
 
     name: str
@@ -90,6 +92,7 @@ class Corpus:
     split: Any = None
     multilabel: bool = False
     description: str = ""
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.texts = _as_text_array(self.texts)
@@ -139,6 +142,7 @@ class Task:
     minority: tuple[str, ...]
     classes: tuple[str, ...]
     params: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def majority(self) -> tuple[str, ...]:
@@ -174,6 +178,7 @@ class Task:
                 f"{c} {n:,} ({100 * n / max(total, 1):.2f}%)" for c, n in counts.items()
             )
             lines.append(f"  {part}: {total:,} items: {cells}")
+        lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
     def fingerprint(self) -> str:
@@ -195,8 +200,27 @@ class Task:
         return self.__dict__["_fingerprint"]
 
 
+def _taken_by_earlier(corpus: Corpus, minority: tuple[str, ...], label: str) -> str:
+    """For a multi-label corpus: how many documents of ``label`` went to a minority class
+    listed before it (a document takes the first listed class it carries)."""
+    if not corpus.multilabel:
+        return ""
+    carry = sum(label in labels for labels in corpus.labels)
+    n = carry - sum(
+        label in labels and not any(c in labels for c in minority[: minority.index(label)])
+        for labels in corpus.labels
+    )
+    if not n:
+        return ""
+    return (
+        f"; {n:,} of the {carry:,} documents that carry it went to a class listed before it, "
+        "as a document takes the first listed minority class it carries: list it earlier"
+    )
+
+
 def _task_labels(corpus: Corpus, minority: tuple[str, ...], others: str) -> tuple[np.ndarray, str]:
-    """Per-document task label and the name of the majority class."""
+    """Per-document task label and the name of the majority class; a document of a
+    multi-label corpus takes the first class of ``minority`` that it carries."""
     if corpus.multilabel:
         order = {c: i for i, c in enumerate(minority)}
         out = np.empty(len(corpus), dtype=object)
@@ -355,11 +379,12 @@ def make_task(
         for part, ids in (("pool", pool), ("test set", test)):
             if not (y[ids] == label).any():
                 n = int((y == label).sum())
+                earlier = _taken_by_earlier(corpus, minority, label)
                 raise ValueError(
                     f"minority class {label!r} is absent from the {part} of corpus "
                     f"{corpus.name!r} ({n} item{'s' if n != 1 else ''} in the corpus"
                     + (", split by its split column" if corpus.split is not None else "")
-                    + "); choose a class with more items"
+                    + f"{earlier}); choose a class with more items"
                     + (" or a larger rate" if part == "pool" and rate is not None else "")
                     + (" or a split column" if part == "test set" and corpus.split is None else "")
                 )
@@ -390,4 +415,5 @@ def make_task(
         minority=minority,
         classes=classes,
         params=params,
+        notes=tuple(corpus.notes),
     )
