@@ -235,10 +235,11 @@ def _add_run(sub: Any) -> None:
         "--config",
         "-c",
         metavar="FILE",
-        help="TOML/YAML/JSON file with any of the options below (keys as the long "
-        "option names with underscores, optionally in [task], [protocol], "
+        help="TOML/YAML/JSON file with any of the experiment options below (keys as the "
+        "long option names with underscores, optionally in [task], [protocol], "
         "[features], [compare] tables; method_params / classifier_params / "
-        "strategy_params tables for --set)",
+        "strategy_params tables for --set and for the --anchors/--neighbours/"
+        "--subpool-size shortcuts; the cache and output options are command-line only)",
     )
     _add_experiment_options(run, ExperimentConfig().to_dict())
     _add_output_options(run, "results directory (required)", required=True)

@@ -195,8 +195,17 @@ def test_config_names_and_values_are_validated():
     assert ExperimentConfig(index="http://milvus:19530#pool").index == "http://milvus:19530#pool"
     with pytest.raises(ValueError, match="budget=110 is smaller than one round"):
         ExperimentConfig(budget=110)
-    with pytest.raises(ValueError, match="unknown configuration key 'budjet'"):
+    with pytest.raises(ValueError, match="unknown configuration key 'budjet'; did you mean"):
         ExperimentConfig.from_dict({"budjet": 10})
+    # a file may use the command-line names; the shortcuts and cache options say where to go
+    aliased = ExperimentConfig.from_dict({"task": {"initial": 50, "initial_per_minority": 3}})
+    assert (aliased.n_initial, aliased.n_initial_per_minority) == (50, 3)
+    with pytest.raises(ValueError, match=r"keys 'initial' and 'n_initial' name one setting"):
+        ExperimentConfig.from_dict({"initial": 50, "n_initial": 60})
+    with pytest.raises(ValueError, match=r"in a file set method_params.<method>.n_anchors"):
+        ExperimentConfig.from_dict({"anchors": 5})
+    with pytest.raises(ValueError, match=r"'no_cache' is not an experiment setting: pass --no-c"):
+        ExperimentConfig.from_dict({"no_cache": True})
     with pytest.raises(ValueError, match="method 'anchoral' has no parameter 'k'"):
         ExperimentConfig(method_params={"anchoral": {"k": 3}})
     config = ExperimentConfig(methods=["AnchorAL", "No-Op"], strategies=["least-confidence"])

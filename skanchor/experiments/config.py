@@ -25,6 +25,7 @@ CPU-friendly choice; ``classifiers = ["transformer"]`` is the paper's).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import json
 import math
@@ -260,6 +261,34 @@ def _default_of(function: Callable, name: str) -> Any:
 # ------------------------------------------------------------------------------------------
 # Field declarations
 # ------------------------------------------------------------------------------------------
+
+
+#: Command-line options that are not experiment settings, and what a file says instead.
+_COMMAND_LINE_ONLY = {
+    **{
+        key: f"{key!r} is a command-line shortcut for every anchored method; in a file set "
+        f"method_params.<method>.{param} (e.g. [method_params.anchoral] {param} = ...). "
+        for key, param in (
+            ("anchors", "n_anchors"),
+            ("neighbours", "n_neighbours"),
+            ("subpool_size", "max_size"),
+        )
+    },
+    **{
+        key: f"{key!r} is not an experiment setting: pass --{key.replace('_', '-')} on the "
+        "command line. "
+        for key in (
+            "cache_dir",
+            "no_cache",
+            "out",
+            "resume",
+            "overwrite",
+            "quiet",
+            "no_plots",
+            "format",
+        )
+    },
+}
 
 
 def option(
@@ -633,13 +662,37 @@ class ExperimentConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
+    def aliases(cls) -> dict[str, str]:
+        """Command-line names of the fields whose flag is not ``--field-name``, as file keys."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            flag = f.metadata.get("flag")
+            if flag:
+                out[flag.lstrip("-").replace("-", "_")] = f.name
+        return out
+
+    @classmethod
     def from_dict(cls, data: dict, base: ExperimentConfig | None = None) -> ExperimentConfig:
-        """A config from ``data`` on top of ``base`` (or the defaults); unknown keys fail."""
+        """A config from ``data`` on top of ``base`` (or the defaults); unknown keys fail.
+
+        A key may also be a field's command-line name (``initial`` for ``n_initial``)."""
         data = flatten_sections(dict(data))
+        aliases = cls.aliases()
+        for alias in [k for k in data if k in aliases]:
+            if aliases[alias] in data:
+                raise ValueError(
+                    f"configuration keys {alias!r} and {aliases[alias]!r} name one setting"
+                )
+            data[aliases[alias]] = data.pop(alias)
         unknown = sorted(set(data) - set(cls.fields()))
         if unknown:
+            hint = _COMMAND_LINE_ONLY.get(unknown[0])
+            if hint is None:
+                close = difflib.get_close_matches(unknown[0], [*cls.fields(), *aliases], n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
-                f"unknown configuration key {unknown[0]!r}; valid keys: {', '.join(cls.fields())}"
+                f"unknown configuration key {unknown[0]!r}; {hint}valid keys: "
+                f"{', '.join(cls.fields())}"
             )
         values = dataclasses.asdict(base) if base is not None else {}
         values.update(data)
