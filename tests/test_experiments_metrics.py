@@ -148,6 +148,12 @@ def test_summary_table_matches_budgets_across_methods_and_adds_random_to_every_g
     assert "2.4 ± 0.0" in text  # AnchorAL's minority AUC, median ± IQR
     markdown = format_table(table, "markdown")
     assert markdown.count("| Method |") == 2
+    # counts print whole, unless a median of an even number of seeds falls between two
+    half = table.copy()
+    half["minority_found"], half["minority_found_iqr"] = 54.5, 1.0
+    assert "54.5 ± 1.0" in format_table(half)
+    half["minority_found"] = 54.0
+    assert "54 ± 1 " in format_table(half)
     with pytest.raises(ValueError, match="unknown format"):
         format_table(table, "html")
 

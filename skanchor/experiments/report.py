@@ -81,6 +81,8 @@ def summary_table(rounds):
 def _cell(value: float, iqr: float, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "-"
+    if digits == 0 and (value % 1 or iqr % 1):  # counts: a median of an even number of seeds
+        digits = 1
     return f"{value:.{digits}f} ± {iqr:.{digits}f}"
 
 
