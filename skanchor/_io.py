@@ -23,6 +23,20 @@ def cell_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+def _first_non_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is (line and file offset); UTF-8 sequences
+    never span a newline byte, so lines decode on their own."""
+    offset = 0
+    with open(path, "rb") as f:
+        for line_no, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {line_no:,}, byte {offset + exc.start:,} of the file: {exc.reason}"
+            offset += len(line)
+    return "a byte sequence that is not UTF-8"
+
+
 def read_table(path: str | os.PathLike, *, what: str = "data file") -> Any:
     """A pandas DataFrame from a CSV/TSV/parquet/JSON(L) file; errors name the file.
 
@@ -57,10 +71,9 @@ def read_table(path: str | os.PathLike, *, what: str = "data file") -> Any:
             frame = pd.read_csv(
                 path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
             )
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
         raise ValueError(
-            f"{what} {path.name!r} is not UTF-8 ({exc.reason} at byte {exc.start}): save it "
-            "as UTF-8"
+            f"{what} {path.name!r} is not UTF-8 ({_first_non_utf8(path)}): save it as UTF-8"
         ) from None
     except Exception as exc:  # pandas/pyarrow parse errors (pyarrow's are not ValueErrors)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -335,7 +335,10 @@ def _config_from_args(args: argparse.Namespace, base: dict) -> Any:
     data: dict[str, Any] = dict(base)
     if getattr(args, "config", None):
         data.update(flatten_sections(load_config_file(args.config)))
+    file_embedder = data.get("embedder")  # the file's, or the preset's
     given = vars(args)
+    if "seeds" in given and "seed_grid" in given:
+        raise ValueError("--seeds and --seed-grid exclude each other: give one")
     for field, _ in cli_options():
         if field.name in given:
             parse = field.metadata["parse"]
@@ -353,8 +356,8 @@ def _config_from_args(args: argparse.Namespace, base: dict) -> Any:
             for name in anchored:
                 tables["method_params"].setdefault(name, {})[param] = given[dest]
     embedder_params = dict(data.get("embedder_params", {}))
-    if "embedder" in given and given["embedder"] != base.get("embedder"):
-        embedder_params = {}  # the preset's embedder settings belong to the preset's model
+    if "embedder" in given and given["embedder"] != file_embedder:
+        embedder_params = {}  # the file's (preset's) embedder settings belong to its model
     index_params = dict(data.get("index_params", {}))
     for owner, param, value in given.get("settings", []):
         key = normalise_name(owner)

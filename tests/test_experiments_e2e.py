@@ -176,3 +176,28 @@ def test_sms_spam_with_the_real_sentence_embedder(tmp_path, shared_data):
     assert again.timings["embed"] < result.timings["embed"]
     after = records_by_run(result.path)
     assert {k: after[k] for k in before} == before
+
+
+def test_a_task_given_as_an_object_is_recorded_as_that_task(tmp_path):
+    """experiment.json said ``dataset: bbc-news`` (the config's default) for a task built in
+    Python (QA report): its task fields are null, and the ``task`` entry names the task."""
+    import json
+
+    import numpy as np
+
+    from skanchor.experiments.tasks import Corpus, make_task
+
+    rng = np.random.default_rng(0)
+    words = np.array("ship port cargo oil price market team goal match".split())
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(600)]
+    corpus = Corpus("mine", texts, ["rare" if i % 20 == 0 else "common" for i in range(600)])
+    task = make_task(corpus, "rare", rate=None, seed=0)
+    config = ExperimentConfig.from_dict({**SMALL, "methods": ["random"], "budget": 100})
+    run_experiment(config, tmp_path / "out", task=task, progress=False)
+    recorded = json.loads((tmp_path / "out" / "experiment.json").read_text())
+    for part in ("identity", "config"):
+        assert recorded[part]["dataset"] is None and recorded[part]["minority"] is None
+    assert recorded["task"]["name"] == task.name and recorded["task"]["minority"] == ["rare"]
+    # and it resumes (the same identity is computed again)
+    again = run_experiment(config, tmp_path / "out", task=task, resume=True, progress=False)
+    assert set(again.statuses.values()) == {"complete"}

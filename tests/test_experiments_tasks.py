@@ -186,8 +186,12 @@ def test_labels_are_read_as_written(tmp_path):
     for name in ("flags.parquet", "flags.csv"):
         assert load_table(tmp_path / name).classes() == ["False", "True"], name
     latin = tmp_path / "latin.csv"
-    latin.write_bytes("text,label\ncaf\u00e9,a\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"'latin.csv' is not UTF-8 .*save it as UTF-8"):
+    rows = "".join(f"text {i},a\n" for i in range(20_000))  # past pandas' first chunk
+    latin.write_bytes(f"text,label\n{rows}caf\u00e9,a\n".encode("latin-1"))
+    bad_at = len(f"text,label\n{rows}caf")
+    with pytest.raises(
+        ValueError, match=rf"'latin.csv' is not UTF-8 \(line 20,002, byte {bad_at:,} of the file"
+    ):
         load_table(latin)
 
 

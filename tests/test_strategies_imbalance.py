@@ -316,6 +316,18 @@ def test_a_minority_class_without_labels_yet_is_explored():
     assert len(set(direct[0].tolist())) == 2
 
 
+def test_a_minority_of_another_type_than_the_labels_is_an_error():
+    """minority=1 against labels "0"/"1" (a CSV read as text) is never "labelled yet": an
+    error naming both types, not plain entropy for the whole loop (QA report)."""
+    ids = np.arange(6)
+    text = Table(PROBA, ["0", "1", "2"])
+    with pytest.raises(ValueError, match=r"minority=1 \(int\) is not a class .* '1' \(str\)"):
+        minority_mix_sampling(text, ids, 2, minority=1)
+    numbers = Table(PROBA, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"minority='2' \(str\) .* labels are 2 \(int\)"):
+        minority_sampling(numbers, ids, 2, minority=["2"])
+
+
 def test_minority_mix_splits_the_batch():
     clf = Table(PROBA, ["maj", "x", "y"])
     ids = np.arange(6)

@@ -9,6 +9,7 @@ once, then every run (method x strategy x classifier x seeds), each resumable.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -111,10 +112,23 @@ def _featurise(
     )
 
 
-def _check_resume(results: ResultsDir, config: ExperimentConfig, task: Task) -> dict:
+def _recorded(config: ExperimentConfig, custom_task: bool) -> tuple[dict, dict]:
+    """``config``'s identity and fields as ``experiment.json`` records them. For a task given
+    as an object, the task fields are null (its ``task`` entry describes the task that ran),
+    not the defaults that did not make it (``dataset: bbc-news``)."""
+    identity, data = config.identity(), config.to_dict()
+    if custom_task:
+        for f in dataclasses.fields(config):
+            if f.metadata["section"] == "task":
+                for recorded in (identity, data):
+                    if f.name in recorded:
+                        recorded[f.name] = None
+    return identity, data
+
+
+def _check_resume(results: ResultsDir, new_identity: dict, task: Task) -> dict:
     old = results.read_experiment()
     old_identity = old.get("identity", {})
-    new_identity = config.identity()
     diff = sorted(
         k
         for k in set(old_identity) | set(new_identity)
@@ -177,6 +191,7 @@ def run_experiment(
     results = ResultsDir(out_dir)
     mode = results.check_writable(resume=resume, overwrite=overwrite)
     protocol = config.protocol
+    identity, recorded = _recorded(config, custom_task=task is not None)
     if task is None:
         _say(log, f"loading {config.dataset} ...")
         task = build_task(config.dataset, **config.task_options())
@@ -186,7 +201,7 @@ def run_experiment(
             f"features hold {features.n_pool:,} pool items and the task {task.n_pool:,}: "
             "pass the features prepare() made for this task"
         )
-    old = _check_resume(results, config, task) if mode == "resume" else None
+    old = _check_resume(results, identity, task) if mode == "resume" else None
     cache_dir = embedding_cache(cache_dir)
     runs = config.runs()
 
@@ -199,8 +214,8 @@ def run_experiment(
             {
                 "created": (old or {}).get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
                 "command": sys.argv,
-                "identity": config.identity(),
-                "config": config.to_dict(),
+                "identity": identity,
+                "config": recorded,
                 "task": {
                     "name": task.name,
                     "fingerprint": task.fingerprint(),

@@ -172,6 +172,14 @@ def _minority_columns(
     lookup = {c: i for i, c in enumerate(classes.tolist())}
     missing = [w for w in wanted if w not in lookup]
     known = ", ".join(repr(c) for c in classes.tolist())
+    as_text = {str(c): c for c in classes.tolist()}
+    for w in missing:  # 1 for "1" (a CSV read as text) never turns up: say so, once
+        if str(w) in as_text:
+            raise ValueError(
+                f"{strategy}: minority={w!r} ({type(w).__name__}) is not a class of the "
+                f"classifier, whose labels are {as_text[str(w)]!r} "
+                f"({type(as_text[str(w)]).__name__}); give minority as the labels are"
+            )
     if missing and not allow_unseen:
         raise ValueError(
             f"minority={missing[0]!r} is not a class of the classifier (classes: {known})"
