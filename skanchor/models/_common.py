@@ -16,7 +16,14 @@ from skanchor._hf import torch_device
 from skanchor._validation import check_texts as _check_texts
 from skanchor._validation import describe
 
-__all__ = ["AUTO_DEVICE", "NetMixin", "check_no_fit_params", "check_texts", "resolve_device"]
+__all__ = [
+    "AUTO_DEVICE",
+    "NetMixin",
+    "check_max_length",
+    "check_no_fit_params",
+    "check_texts",
+    "resolve_device",
+]
 
 #: The default ``device`` of the classifiers: CUDA when the machine has it, else the CPU,
 #: decided when the net is initialised (``fit``), never at import, so ``get_params`` is the
