@@ -88,6 +88,10 @@ def test_natural_rate_and_multilabel_takes_the_first_listed_minority():
     )
     for text, label in zip(task.pool_texts, task.pool_labels, strict=True):
         assert label == labels[text]
+    # a single label in a multi-label column is a list of one, not its characters
+    mixed = Corpus("mx", ["a", "b", "c"], ["spam", ["spam", "promo"], None], multilabel=True)
+    assert mixed.labels.tolist() == [("spam",), ("spam", "promo"), ()]
+    assert mixed.classes() == ["promo", "spam"]
     # a class whose documents all went to an earlier-listed class: the error says so
     overlap = Corpus("ov", [f"t{i}" for i in range(40)], [["x", "y"], ["x"]] * 20, multilabel=True)
     with pytest.raises(ValueError, match=r"20 of the 20 documents that carry it went to a class "

@@ -75,7 +75,8 @@ class Corpus:
     texts : sequence of str
     labels : sequence
         One label per document (converted to ``str``), or for a multi-label corpus
-        (``multilabel=True``) a sequence of labels per document (possibly empty).
+        (``multilabel=True``) a list of labels per document (possibly empty; a single label
+        counts as a list of one).
     split : sequence of str, optional
         The corpus's own split per document (``"train"``, ``"test"``, anything else is
         ignored). Without it :func:`make_task` splits at random.
@@ -101,9 +102,7 @@ class Corpus:
         if len(self.labels) != n:
             raise ValueError(f"corpus {self.name!r}: {len(self.labels)} labels for {n} texts")
         if self.multilabel:
-            labels[:] = [
-                tuple(_label_str(v) for v in (ls if ls is not None else ())) for ls in self.labels
-            ]
+            labels[:] = [_label_tuple(ls) for ls in self.labels]
         else:
             labels[:] = [_label_str(v) for v in self.labels]
         self.labels = labels
@@ -198,6 +197,16 @@ class Task:
         h.update(repr((self.minority, self.classes)).encode())
         self.__dict__["_fingerprint"] = h.hexdigest()
         return self.__dict__["_fingerprint"]
+
+
+def _label_tuple(cell: Any) -> tuple[str, ...]:
+    """The labels of one document of a multi-label corpus: a list of them, none (None), or a
+    single label (a string is one label, not its characters)."""
+    if cell is None:
+        return ()
+    if isinstance(cell, (str, bytes)) or not isinstance(cell, (list, tuple, np.ndarray)):
+        return (_label_str(cell),)
+    return tuple(_label_str(v) for v in cell)
 
 
 def _taken_by_earlier(corpus: Corpus, minority: tuple[str, ...], label: str) -> str:
