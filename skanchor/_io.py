@@ -16,8 +16,14 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson
 
 
 def cell_text(value: Any) -> str | None:
-    """A table cell as text; ``None`` for a missing (None, NaN) or blank cell."""
-    if value is None or (isinstance(value, float) and value != value):  # NaN
+    """A table cell as text; ``None`` for a missing (None, NaN, NaT, pandas' NA) or blank
+    cell."""
+    if value is None:
+        return None
+    try:
+        if value != value:  # NaN, NaT
+            return None
+    except TypeError:  # pandas' NA: its comparisons are NA, which has no truth value
         return None
     text = value if isinstance(value, str) else str(value)
     return text if text.strip() else None

@@ -130,6 +130,10 @@ def test_an_existing_results_directory_is_kept(demo_dir, capsys):
         (["--neighbours", "0"], "'n_neighbours' parameter of method 'discovery' (AnchorSubpool)"),
         (["--set", "seals.n_neighbours=0"], "'n_neighbours' parameter of method 'seals'"),
         (["--set", "index.ef=0"], "'ef' parameter of HNSWIndex must be"),
+        # a strategy's typo is found even when that strategy is not run; the query's own
+        # arguments (labelled_ids, ...) are not offered as settings
+        (["--set", "galaxy.foo=1"], "'foo' is not a parameter of strategy 'galaxy'"),
+        (["--set", "badge.n_locl_trials=1"], "(its parameters: n_local_trials)"),
         (["--set", "embedder.n_components=0"], "'n_components' parameter of TfidfEmbedder"),
         (
             ["--set", "minority_mix.exploit=2", "--methods", "discovery", "--budget", "300"],

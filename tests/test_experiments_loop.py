@@ -119,6 +119,23 @@ def test_a_method_with_its_own_strategy_refuses_another(toy):
         simulate(RunSpec("discovery", "entropy", "logreg", Seeds(1)), task, features, PROTOCOL)
 
 
+def test_the_manifest_records_what_the_filter_and_strategy_were_given(toy, tmp_path):
+    """The identity keeps the run's own settings; ``used`` adds the preset's strategy
+    parameters, the task's minority and classes (QA report: a discovery run's manifest said
+    ``strategy_params: {}``)."""
+    task, features = toy
+    store = RunStore(tmp_path / "run")
+    simulate(RunSpec("discovery", "minority_mix", "logreg", Seeds(1)), task, features, PROTOCOL,
+             store=store)  # fmt: skip
+    used = store.read_manifest()["used"]
+    assert used["strategy_params"] == {
+        "per_class": True,
+        "explore_prior": "labelled",
+        "minority": list(task.minority),
+    }
+    assert used["method_params"]["classes"] == list(task.classes)
+
+
 @pytest.mark.parametrize("method", ["anchoral", "seals", "randsub"])
 def test_resume_from_any_round_equals_an_uninterrupted_run(toy, tmp_path, method):
     task, features = toy

@@ -113,9 +113,7 @@ class MethodSpec:
     ):
         """The filter over ``index`` with the defaults updated by ``params``; ``classes`` (the
         task's) reach a filter that takes them (AnchorAL explores a class with no label)."""
-        kwargs = {**self.defaults, **(params or {})}
-        if classes is not None and "classes" in self.parameters and kwargs.get("classes") is None:
-            kwargs["classes"] = list(classes)
+        kwargs = self.used_params(params, classes)
         unknown = sorted(set(kwargs) - set(self.parameters))
         if unknown:
             raise ValueError(
@@ -126,6 +124,14 @@ class MethodSpec:
             kwargs["random_state"] = random_state
         filt: PoolFilter = self.filter_class(index, **kwargs)
         return filt
+
+    def used_params(self, params: dict | None = None, classes: Any = None) -> dict:
+        """The filter's parameters as :meth:`make` passes them (``index`` and the seed
+        aside): the defaults updated by ``params``, and the task's ``classes``."""
+        kwargs = {**self.defaults, **(params or {})}
+        if classes is not None and "classes" in self.parameters and kwargs.get("classes") is None:
+            kwargs["classes"] = list(classes)
+        return kwargs
 
     def check(self, params: dict | None) -> None:
         """Fail now, naming the parameter, if ``params`` cannot make this method's filter (an

@@ -54,6 +54,7 @@ from skanchor.experiments.features import DEFAULT_EMBEDDER, make_embedder
 from skanchor.experiments.seeds import STREAM_SOURCES, Seeds, seed_grid
 from skanchor.experiments.tasks import make_task
 from skanchor.index import make_index as index_from_spec
+from skanchor.strategies import check_strategy_params
 
 __all__ = [
     "SECTIONS",
@@ -161,11 +162,13 @@ class Protocol:
         self.check_budget()
         counts = task.counts()["pool"]
         for label in task.minority:
-            if counts[label] < self.n_initial_per_minority:
+            n = counts[label]
+            if n < self.n_initial_per_minority:
                 raise ValueError(
-                    f"minority class {label!r} has {counts[label]} items in the pool; the "
-                    f"initial set needs {self.n_initial_per_minority} "
-                    "(lower n_initial_per_minority or raise the rate)"
+                    f"minority class {label!r} has {n} item{'s' if n != 1 else ''} in the pool; "
+                    f"the initial set needs {self.n_initial_per_minority} (lower "
+                    "--initial-per-minority / n_initial_per_minority, or raise --rate / rate "
+                    "if the data hold more of the class)"
                 )
         n_majority_initial = self.n_initial - self.n_initial_per_minority * len(task.minority)
         n_majority = sum(counts[c] for c in task.majority)
@@ -740,6 +743,11 @@ class ExperimentConfig:
             setattr(self, params_key, tables)
         for method, params in self.method_params.items():  # bad parameters fail early
             METHODS[method].check(params)
+        for strategy, params in self.strategy_params.items():  # run or not: a typo is a typo
+            try:
+                check_strategy_params(strategy, params)
+            except TypeError as exc:
+                raise ValueError(str(exc)) from None
         if self.embedder_params:
             embedder = make_embedder(self.embedder, progress=False, params=self.embedder_params)
             if hasattr(embedder, "_validate_params"):

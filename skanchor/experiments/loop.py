@@ -251,8 +251,14 @@ def _set_up(
         "index": features.index.kind,
     }
     identity = _run_identity(run, task, protocol, params)
+    used = {  # for the reader of the manifest: what the filter and the strategy were given
+        "method_params": method.used_params(method_params, task.classes),
+        "strategy_params": _strategy_params(method, run, task, strategy_params),
+    }
     initial = initial_set(task, protocol, run.seeds.generator("initial"))
-    records = _open_store(store, run, identity, initial, protocol) if store is not None else []
+    records = (
+        _open_store(store, run, identity, initial, protocol, used) if store is not None else []
+    )
     labelled_ids = _replay_labels(run, task, initial, records)
     unlabelled = np.ones(task.n_pool, dtype=bool)
     unlabelled[labelled_ids] = False
@@ -274,11 +280,23 @@ def _set_up(
     )
 
 
+def _strategy_params(method: Any, run: RunSpec, task: Task, strategy_params: dict | None) -> dict:
+    """The strategy's parameters in a run: the method's own (a preset's), the run's, and the
+    task's minority for a strategy that takes one."""
+    merged = {**method.strategy_params, **(strategy_params or {})}
+    return with_minority(run.strategy, merged, task.minority, task.classes)
+
+
 def _open_store(
-    store: RunStore, run: RunSpec, identity: dict, initial: np.ndarray, protocol: Protocol
+    store: RunStore,
+    run: RunSpec,
+    identity: dict,
+    initial: np.ndarray,
+    protocol: Protocol,
+    used: dict,
 ) -> list[dict]:
     """The records of a stored run made with the same configuration, or [] for a new run
-    (whose folder and manifest are created)."""
+    (whose folder and manifest are created; ``used`` is recorded beside the identity)."""
     if store.exists():
         manifest = store.read_manifest()
         if manifest.get("identity") != identity:
@@ -299,6 +317,7 @@ def _open_store(
         {
             "run_id": run.run_id,
             "identity": identity,
+            "used": json.loads(json.dumps(used, default=str)),
             "status": "running",
             "rounds_completed": 0,
             "rounds_total": protocol.n_rounds + 1,
@@ -438,11 +457,8 @@ def _query(
     query = AnchoredQueryStrategy(
         pool_filter,
         strategy=state.spec.strategy,
-        strategy_params=with_minority(
-            state.spec.strategy,
-            {**state.method.strategy_params, **(state.strategy_params or {})},
-            state.task.minority,
-            state.task.classes,
+        strategy_params=_strategy_params(
+            state.method, state.spec, state.task, state.strategy_params
         )
         or None,
         random_state=state.spec.seeds.integer("strategy", round_),

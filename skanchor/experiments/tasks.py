@@ -245,6 +245,17 @@ def _task_labels(corpus: Corpus, minority: tuple[str, ...], others: str) -> tupl
     return out.astype(object), majority
 
 
+def _unsplit_note(corpus: Corpus) -> tuple[str, ...]:
+    """The documents a split column leaves out of both parts (``validation``, ...), said."""
+    if corpus.split is None:
+        return ()
+    other = corpus.split[~np.isin(corpus.split, ["train", "test"])]
+    if not other.size:
+        return ()
+    values = ", ".join(repr(v) for v in sorted(set(other.tolist()))[:5])
+    return (f"{other.size:,} documents of split {values} (not train or test) left out",)
+
+
 def _split(
     corpus: Corpus, y: np.ndarray, test_size: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +381,8 @@ def make_task(
     for label in minority:
         members = train[y[train] == label]
         if rate is not None:
-            target = math.ceil(rate * maj_train.size / (1 - rate * len(minority)))
+            # rounded first: 0.01 * 1960 / 0.98 is 20.000000000000004, not 20
+            target = math.ceil(round(rate * maj_train.size / (1 - rate * len(minority)), 9))
             if members.size > target:
                 members = rng.choice(members, target, replace=False)
         pool_parts.append(members)
@@ -424,5 +436,5 @@ def make_task(
         minority=minority,
         classes=classes,
         params=params,
-        notes=tuple(corpus.notes),
+        notes=tuple(corpus.notes) + _unsplit_note(corpus),
     )

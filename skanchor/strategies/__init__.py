@@ -148,6 +148,12 @@ def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
     )
 
 
+#: Strategy arguments that the query fills in (its context and seed), not a user's settings.
+_FROM_THE_QUERY = frozenset(
+    ("pool_ids", "index", "labelled_ids", "labels", "X_labelled", "subpool_scores", "random_state")
+)
+
+
 def check_strategy_params(strategy: str | QueryStrategy, params: dict | None) -> dict:
     """``params`` checked against the parameters of one of skanchor's strategies (names and
     values).
@@ -188,11 +194,12 @@ def check_strategy_params(strategy: str | QueryStrategy, params: dict | None) ->
     taken = [p for p, v in signature.items() if v.kind in kinds and p not in own]
     unknown = [key for key in params if key not in taken]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), taken, n=1)
+        settable = [p for p in taken if p not in _FROM_THE_QUERY] or ["none"]
+        close = difflib.get_close_matches(str(unknown[0]), settable, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise TypeError(
             f"strategy_params: {unknown[0]!r} is not a parameter of strategy {name!r}{hint} "
-            f"(its parameters: {', '.join(taken)})"
+            f"(its parameters: {', '.join(settable)})"
         )
     constraints = getattr(function, "_skl_parameter_constraints", {})
     checked = {k: v for k, v in params.items() if k in constraints}
