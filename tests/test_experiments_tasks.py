@@ -313,3 +313,26 @@ def test_local_corpora(shared_data):
         "negative",
         "positive",
     ]
+
+
+def test_pandas_missing_values_and_odd_splits_are_left_out_and_said(tmp_path):
+    """pd.NA (nullable dtypes, as convert_dtypes() writes them) is missing like NaN (QA report:
+    it became a class '<NA>'); documents of a split other than train/test are left out with a
+    note; --pool-size holds exactly (QA report: 2,002 from ceil(20.000000000000004))."""
+    frame = pd.DataFrame(
+        {
+            "text": [f"doc {i}" for i in range(60)],
+            "label": pd.array([1, 0, 0, None] * 15, dtype="Int64"),
+            "part": ["train", "test", "validation"] * 20,
+        }
+    )
+    frame.to_parquet(tmp_path / "na.parquet")
+    corpus = load_table(tmp_path / "na.parquet", split_column="part")
+    assert corpus.classes() == ["0", "1"] and len(corpus) == 45
+    assert corpus.notes == ("15 rows of na.parquet without a label (label) left out",)
+    task = make_task(corpus, "1", rate=None)
+    assert task.notes[-1] == "15 documents of split 'validation' (not train or test) left out"
+    rng = np.random.default_rng(0)
+    many = Corpus("toy", [f"d {i}" for i in range(20_000)], rng.choice(list("abcde"), 20_000))
+    sized = make_task(many, ["a", "b"], rate=0.01, pool_size=2000)
+    assert sized.n_pool == 2000 and sized.counts()["pool"]["a"] == 20
