@@ -135,15 +135,15 @@ def test_every_task_config_is_valid_under_the_protocol():
 def test_configuration_experiment_carries_its_params():
     conf = discovery.Configuration(
         "AnchorAL",
-        "least_confidence",
+        "minority_mix",
         method_params={"n_neighbours": 20},
-        strategy_params={"random_tie_break": False},
+        strategy_params={"exploit": 0.25},
         classifier_params={"C": 1.0},
     )
     config = conf.experiment("sms-spam", seeds=[0, 1])
-    assert config.methods == ["anchoral"] and config.strategies == ["least_confidence"]
+    assert config.methods == ["anchoral"] and config.strategies == ["minority_mix"]
     assert config.method_params == {"anchoral": {"n_neighbours": 20}}
-    assert config.strategy_params == {"least_confidence": {"random_tie_break": False}}
+    assert config.strategy_params == {"minority_mix": {"exploit": 0.25}}
     assert config.classifier_params == {"logreg": {"C": 1.0}}
     assert [run.seeds.label for run in config.runs()] == ["seed0", "seed1"]
 
