@@ -21,7 +21,10 @@ works in a modAL loop, a small-text loop, a hand-written loop or the labelling s
   also works one-vs-rest on a multiclass task (``pos_label`` = the minority class).
 
 Identical successive predictions count as perfect agreement (kappa 1, delta F 0), even when
-kappa is undefined (every prediction in one class).
+kappa is undefined (every prediction in one class), with one exception made for rare classes:
+given a ``pos_label`` (the rare class), a check where neither model predicts it is not
+agreement (kappa 0, delta F 1), so models that have never predicted the rare class, as early
+in a run on an imbalanced pool, do not read as stable.
 
 >>> import numpy as np
 >>> from skanchor.stopping import StabilizingPredictions
@@ -182,6 +185,28 @@ class StoppingCriterion(BaseEstimator):
         raise NotImplementedError
 
 
+def _check_pos_label(criterion: Any, model_or_predictions: Any, predict: Any) -> np.ndarray:
+    """``predict(model_or_predictions)``, refusing a ``pos_label`` that cannot occur: one of
+    another kind than the predictions (1 against "ham"/"spam"), or one a model does not have
+    among its ``classes_``."""
+    pos = getattr(criterion, "pos_label", None)
+    predictions = predict(model_or_predictions)
+    if pos is None:
+        return predictions
+    first = predictions[:1].tolist()[0]  # a plain Python value (not a numpy scalar)
+    known = getattr(model_or_predictions, "classes_", None)
+    if isinstance(first, str) != isinstance(pos, str):
+        shown = np.unique(predictions.astype(str))[:5].tolist()
+    elif known is not None and pos not in np.asarray(known).tolist():
+        shown = np.asarray(known).tolist()[:5]
+    else:
+        return predictions
+    raise ValueError(
+        f"pos_label={pos!r} cannot match the stop-set predictions "
+        f"({', '.join(map(repr, shown))}): pass pos_label= as one of the predicted labels"
+    )
+
+
 def _kappa(previous: np.ndarray, current: np.ndarray) -> float:
     """Cohen's kappa, 1.0 for identical vectors (where kappa itself may be undefined)."""
     if np.array_equal(previous, current):
@@ -208,6 +233,11 @@ class StabilizingPredictions(StoppingCriterion):
     rule : {"mean", "all"}, default="mean"
         ``"mean"``: the checks in the window average at least ``threshold`` (the paper);
         ``"all"``: every check in the window reaches it (stricter).
+    pos_label : int, str, bool or None, default=None
+        A rare class that the models must predict before they can agree: a check where
+        neither model predicts it on the stop set counts as kappa 0 (two models that call
+        everything the majority have not stabilised on a rare class). None: every check
+        counts as it is (the paper).
 
     Attributes
     ----------
@@ -223,6 +253,7 @@ class StabilizingPredictions(StoppingCriterion):
         **StoppingCriterion._parameter_constraints,
         "threshold": [Interval(Real, -1, 1, closed="both")],
         "rule": [StrOptions({"mean", "all"})],
+        "pos_label": [Integral, str, "boolean", None],
     }
 
     def __init__(
@@ -231,12 +262,20 @@ class StabilizingPredictions(StoppingCriterion):
         threshold: float = 0.99,
         window: int = 3,
         rule: str = "mean",
+        pos_label: Any = None,
     ):
         super().__init__(stop_set=stop_set, window=window)
         self.threshold = threshold
         self.rule = rule
+        self.pos_label = pos_label
+
+    def _predictions(self, model_or_predictions: Any) -> np.ndarray:
+        return _check_pos_label(self, model_or_predictions, super()._predictions)
 
     def _measure(self, previous: np.ndarray, current: np.ndarray) -> float:
+        pos = getattr(self, "pos_label", None)
+        if pos is not None and not ((previous == pos).any() or (current == pos).any()):
+            return 0.0  # the rare class never predicted: no agreement about it yet
         return _kappa(previous, current)
 
     def _decide(self, recent: np.ndarray) -> bool:
@@ -308,7 +347,10 @@ class DeltaFScore(StoppingCriterion):
     stop_set : array-like, optional
         The fixed stop set (see :class:`StoppingCriterion`).
     pos_label : int, str or bool, default=1
-        The positive class; every other label counts as negative (one-vs-rest).
+        The positive class; every other label counts as negative (one-vs-rest). A check where
+        neither model predicts it counts as 1 (no agreement yet), so a class never predicted
+        (a rare class not found yet, or a ``pos_label`` that is not a label) never stops; a
+        model whose ``classes_`` lack it is an error.
     threshold : float, default=0.05
         Change below which the models count as stable.
     window : int, default=3
@@ -342,17 +384,7 @@ class DeltaFScore(StoppingCriterion):
         self.threshold = threshold
 
     def _predictions(self, model_or_predictions: Any) -> np.ndarray:
-        predictions = super()._predictions(model_or_predictions)
-        # A pos_label of another kind than the predictions (1 against "ham"/"spam") never
-        # matches: every check would read "no change" and the criterion would stop at once.
-        first = predictions[:1].tolist()[0]  # a plain Python value (not a numpy scalar)
-        if isinstance(first, str) != isinstance(self.pos_label, str):
-            kinds = ", ".join(map(repr, np.unique(predictions.astype(str))[:5].tolist()))
-            raise ValueError(
-                f"pos_label={self.pos_label!r} cannot match the stop-set predictions "
-                f"({kinds}): pass pos_label= as one of the predicted labels"
-            )
-        return predictions
+        return _check_pos_label(self, model_or_predictions, super()._predictions)
 
     def _measure(self, previous: np.ndarray, current: np.ndarray) -> float:
         old = previous == self.pos_label
@@ -360,7 +392,8 @@ class DeltaFScore(StoppingCriterion):
         both = int((old & new).sum())
         changed = int((old ^ new).sum())
         denominator = 2 * both + changed
-        return 0.0 if denominator == 0 else 1.0 - 2.0 * both / denominator
+        # neither model predicts the positive class: no agreement about it yet
+        return 1.0 if denominator == 0 else 1.0 - 2.0 * both / denominator
 
     def _decide(self, recent: np.ndarray) -> bool:
         return bool((recent < self.threshold).all())

@@ -392,6 +392,27 @@ def test_worker_retrains_queries_and_records_the_stop_signal(session, corpus):
     assert worker.step() is None  # nothing new: the worker rests
 
 
+@pytest.mark.parametrize("stop", ["delta-f", "stabilizing"])
+def test_the_stop_signal_of_every_criterion_reaches_the_panel(corpus, tmp_path, stop):
+    """The worker fed the criterion label codes while delta-f's pos_label is the rare class's
+    name: every retraining failed (QA report). Both criteria now read labels and name the
+    rare class, so models that never predict it do not read as stable."""
+    path, truth = corpus
+    session = create_session(path, BBC_LABELS, stop=stop, session_dir=tmp_path / "s", **SMALL)
+    store, features = session.store, session.features
+    try:
+        worker = Worker(store, features.index, features.vectors)
+        worker.step()
+        for n in (12, 5, 5):
+            _label_n(store, "alice", truth, n)
+            assert worker.step() == "model"
+        model = store.progress()["model"]
+        assert model["stop"] == stop and len(model["stop_history"]) == 2
+        assert all(0.0 <= v <= 1.0 for v in model["stop_history"])
+    finally:
+        store.close()
+
+
 @pytest.mark.slow
 def test_the_transformer_classifier_works_in_a_session(corpus, tmp_path, tiny_bert):
     path, truth = corpus

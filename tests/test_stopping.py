@@ -103,8 +103,30 @@ def test_delta_f_known_values():
     decisions = _feed(criterion, sequence)
     assert criterion.history_ == pytest.approx([0.5, 0.2, 0.0, 1.0])
     assert decisions == [False, False, False, True, False]  # 0.2 and 0 are below 0.25
+    # no positives at all: no agreement about the positive class yet, so no stop (QA report:
+    # on a rare class the criterion stopped before any model had predicted it)
     none = DeltaFScore(window=1)
-    assert _feed(none, [[0, 0], [0, 0]]) == [False, True]  # no positives at all: no change
+    assert _feed(none, [[0, 0], [0, 0], [0, 0]]) == [False, False, False]
+    assert none.history_ == [1.0, 1.0]
+
+
+def test_no_stop_before_the_rare_class_is_predicted():
+    """Two models that call every stop-set item the majority agree perfectly (kappa 1); with
+    pos_label (the rare class) that is not agreement yet, and a pos_label that a model does
+    not know is an error, not a criterion that can never say anything."""
+    from sklearn.dummy import DummyClassifier
+
+    majority = [["ham"] * 4] * 4
+    plain = StabilizingPredictions(window=2)
+    assert _feed(plain, majority)[-1]  # the paper's rule: stable
+    rare = StabilizingPredictions(window=2, pos_label="spam")
+    assert _feed(rare, majority) == [False] * 4 and rare.history_ == [0.0] * 3
+    assert _feed(rare, [["ham", "spam", "ham", "ham"]] * 3)[-1]  # found and stable: stop
+    X = np.zeros((4, 1))
+    model = DummyClassifier(strategy="constant", constant="ham").fit(X, ["ham", "eggs"] * 2)
+    for criterion in (DeltaFScore(stop_set=X, pos_label="Spam"), rare.set_params(stop_set=X)):
+        with pytest.raises(ValueError, match=r"pos_label='S?s?pam' cannot match .*'eggs', 'ham'"):
+            criterion.update(model)
 
 
 def test_delta_f_one_vs_rest_on_a_multiclass_task():

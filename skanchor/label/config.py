@@ -231,7 +231,8 @@ class SessionConfig:
         from skanchor.stopping import get_criterion
 
         params = dict(self.stop_params or {})
-        if self.stop == "delta-f" and "pos_label" not in params:
+        if self.stop in ("delta-f", "stabilizing") and "pos_label" not in params:
+            # the rare class: no stop while the models have never predicted it
             params["pos_label"] = (self.minority or [self.labels[-1]])[0]
         criterion = get_criterion(self.stop, **params)
         criterion._validate_params()

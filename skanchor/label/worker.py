@@ -251,10 +251,11 @@ class Worker:
         recorded model (cheap). The cross-validated F1 comes later (:meth:`_evaluate`)."""
         codes = {label: i for i, label in enumerate(self.config.labels)}
         predictions = [codes[p] for p in self.model.predict(self.stop_ids).tolist()]
+        names = np.asarray(self.config.labels, dtype=object)  # the criterion reads labels
         criterion = self.config.make_criterion()
         for previous in self.store.model_predictions():
-            criterion.update(np.asarray(previous))
-        criterion.update(np.asarray(predictions))
+            criterion.update(names[np.asarray(previous, dtype=np.int64)])
+        criterion.update(names[np.asarray(predictions, dtype=np.int64)])
         history = list(criterion.history_)
         self.store.add_model(
             generation,
