@@ -172,7 +172,9 @@ def test_a_duration_that_is_not_positive_says_so(tmp_path, capsys):
 
 def test_user_file_errors(tmp_path, capsys):
     data = tmp_path / "mine.csv"
-    pd.DataFrame({"body": ["a", "b"] * 20, "y": ["x"] * 39 + ["z"]}).to_csv(data, index=False)
+    pd.DataFrame({"body": [f"t{i}" for i in range(40)], "y": ["x"] * 39 + ["z"]}).to_csv(
+        data, index=False
+    )
     assert (
         main(["run", "--dataset", str(data), "--minority", "z", "--out", str(tmp_path / "o"), "-q"])
         == 2

@@ -332,6 +332,18 @@ def test_pandas_missing_values_and_odd_splits_are_left_out_and_said(tmp_path):
     assert corpus.notes == ("15 rows of na.parquet without a label (label) left out",)
     task = make_task(corpus, "1", rate=None)
     assert task.notes[-1] == "15 documents of split 'validation' (not train or test) left out"
+    # a text given twice (an export of a double-annotated session) is kept once: it would
+    # sit in the pool and the test set at once (QA report)
+    twice = pd.DataFrame(
+        {"text": [f"doc {i}" for i in range(20)] * 2, "label": ["a", "b"] * 10 + ["b"] * 20}
+    )
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    once = load_table(tmp_path / "twice.csv")
+    assert len(once) == 20 and once.labels.tolist() == ["a", "b"] * 10
+    assert once.notes == (
+        "20 rows repeating an earlier text left out (10 with another label; the first row's "
+        "label is kept)",
+    )
     rng = np.random.default_rng(0)
     many = Corpus("toy", [f"d {i}" for i in range(20_000)], rng.choice(list("abcde"), 20_000))
     sized = make_task(many, ["a", "b"], rate=0.01, pool_size=2000)

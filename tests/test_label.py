@@ -773,3 +773,18 @@ def test_store_works_without_the_app(session):
     store.add_label("alice", item.id, "tech", request_id=_rid())
     assert [r["item_id"] for r in other.label_rows()] == [item.id]
     other.close()
+
+
+def test_a_failed_creation_leaves_no_folder(corpus, tmp_path, monkeypatch):
+    """The docs promise that bad input writes nothing; a failure after the database was
+    created (the first model, the first queue) left a half-made session folder (QA report)."""
+    import skanchor.label.session as session_module
+
+    def fail(session):
+        raise RuntimeError("the first queue failed")
+
+    monkeypatch.setattr(session_module, "_first_queue", fail)
+    path, _ = corpus
+    with pytest.raises(RuntimeError, match="the first queue failed"):
+        create_session(path, BBC_LABELS, session_dir=tmp_path / "s", **SMALL)
+    assert not (tmp_path / "s").exists()

@@ -324,8 +324,9 @@ def load_table(
 
     The label column may hold lists (a multi-label corpus). ``split_column``, if given,
     holds ``train`` / ``test`` per row; otherwise the task builder splits at random. Rows
-    without a label or without a text (a missing or blank cell) are left out, and the
-    corpus's ``notes`` say how many.
+    without a label or without a text (a missing or blank cell), and rows repeating an
+    earlier row's text (which would sit in the pool and the test set at once), are left out,
+    and the corpus's ``notes`` say how many.
     """
     path = Path(path)
     if not path.is_file():
@@ -354,6 +355,24 @@ def load_table(
         if n
     )
     df = df[labelled & texted]
+    # a text given twice (an export of a double-annotated session, a file with repeats)
+    # would sit in the pool and the test set at once: the first row of each text is kept
+    repeated = df[text_column].astype(str).duplicated(keep="first")
+    if repeated.any():
+        first_label = dict(
+            zip(df[text_column].astype(str)[~repeated], df[label_column][~repeated], strict=True)
+        )
+        rest = df[repeated]
+        conflicting = sum(
+            str(first_label[str(t)]) != str(v)
+            for t, v in zip(rest[text_column], rest[label_column], strict=True)
+        )
+        notes += (
+            f"{int(repeated.sum()):,} row{'s' if repeated.sum() != 1 else ''} repeating an "
+            f"earlier text left out ({conflicting:,} with another label; the first row's "
+            "label is kept)",
+        )
+        df = df[~repeated]
     labels = df[label_column].tolist()
     multilabel = any(isinstance(v, (list, tuple, np.ndarray)) for v in labels)
     split = None

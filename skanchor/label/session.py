@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,7 @@ def create_session(
         )
     folder = Path(session_dir) if session_dir is not None else Path(f"{Path(data).stem}-label")
     folder = folder.expanduser().resolve()
+    new_folder = not folder.exists()
     url = database_url(db) if db is not None else database_url(folder / DB_NAME)
     existing = LabelStore.inspect(url)
     if existing is not None:
@@ -284,6 +286,8 @@ def create_session(
         _first_queue(session)
     except BaseException:
         store.close()
+        if new_folder and db is None:  # a failed creation leaves nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     return session
 
