@@ -73,6 +73,23 @@ def per_class(value: Any, label: Any, default: Any) -> Any:
     return value
 
 
+def check_per_class_keys(
+    owner: Any, names: Iterable[str], classes: Iterable[Any], where: str
+) -> None:
+    """Every key of ``owner``'s per-class parameters ``names`` must be one of ``classes``: a
+    misspelt class (``{"Spam": 2}``) would otherwise fall back to the default silently."""
+    listed = {label_key(c) for c in classes}
+    for name in names:
+        value = getattr(owner, name)
+        if isinstance(value, Mapping):
+            extra = [k for k in value if label_key(k) not in listed]
+            if extra:
+                raise ValueError(
+                    f"{name} has key {extra[0]!r}, which is not in {where} "
+                    f"({', '.join(map(repr, sorted(listed, key=str)))})"
+                )
+
+
 class RegistryName(StrOptions):
     """Constraint: a string that :func:`normalize_name` maps to a key of ``registry``.
 

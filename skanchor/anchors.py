@@ -17,15 +17,23 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from skanchor._kmeans import kmeans_plusplus, one_blas_thread
-from skanchor._params import PerClass, RegistryName, label_key, lookup_name, per_class
+from skanchor._params import (
+    PerClass,
+    RegistryName,
+    check_per_class_keys,
+    label_key,
+    lookup_name,
+    per_class,
+)
 from skanchor._proba import predictive_entropy
 
 __all__ = [
@@ -347,6 +355,7 @@ class AnchorTransformer(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
@@ -356,8 +365,9 @@ class AnchorTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings of the labelled items.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Embeddings (or other features, e.g. TF-IDF) of the labelled items; a sparse
+            matrix is made dense here (the labelled rows only).
         y : array-like of shape (n_samples,)
             Their classes.
         proba : array-like of shape (n_samples, n_classes), optional
@@ -368,16 +378,23 @@ class AnchorTransformer(TransformerMixin, BaseEstimator):
         AnchorTransformer
             The fitted transformer.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
         y = check_labels(y, "y")
         check_classification_targets(y)
+        classes = np.unique(y)
+        check_per_class_keys(self, ("n_anchors", "anchor_strategy"), classes, "the classes of y")
         if proba is not None:
             proba = np.asarray(proba)
-            if proba.shape[0] != X.shape[0]:
-                raise ValueError(f"proba has {proba.shape[0]} rows but X has {X.shape[0]} samples")
+            if proba.ndim != 2 or proba.shape != (X.shape[0], classes.size):
+                raise ValueError(
+                    f"proba must have shape (n_samples, n_classes) = ({X.shape[0]}, "
+                    f"{classes.size}), got {proba.shape}"
+                )
         Xn = normalize(X)
+        if sp.issparse(Xn):  # the labelled rows only: anchors are chosen on dense rows
+            Xn = Xn.toarray()
         usable = np.flatnonzero(Xn.any(axis=1))
-        self.classes_ = np.unique(y)
+        self.classes_ = classes
         missing = np.setdiff1d(self.classes_, y[usable])
         if missing.size:
             raise ValueError(
@@ -401,12 +418,14 @@ class AnchorTransformer(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Cosine similarity of each row of ``X`` to each anchor."""
         check_is_fitted(self, "anchors_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return normalize(X) @ self.anchors_.T.astype(X.dtype, copy=False)
+        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
+        return np.asarray(normalize(X) @ self.anchors_.T.astype(X.dtype, copy=False))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """One name per anchor: ``anchor{j}_class{label}``."""
+        """One name per anchor: ``anchor{j}_class{label}`` (``input_features``, if given, must
+        be the fitted ones, as scikit-learn's transformers check)."""
         check_is_fitted(self, "anchors_")
+        _check_feature_names_in(self, input_features)
         return np.asarray(
             [f"anchor{j}_class{label}" for j, label in enumerate(self.anchor_labels_)],
             dtype=object,

@@ -44,7 +44,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples
 
-from skanchor._params import PerClass, RoundState, label_key, per_class
+from skanchor._params import PerClass, RoundState, check_per_class_keys, label_key, per_class
 from skanchor._validation import check_ids
 from skanchor.anchors import (
     ANCHOR_STRATEGY_CONSTRAINTS,
@@ -520,12 +520,9 @@ class AnchorSubpool(PoolFilter):
         unknown = [c for c in present if c not in listed]
         if unknown:
             raise ValueError(f"labels holds class {unknown[0]!r}, which is not in classes")
-        for name in ("n_anchors", "n_neighbours", "max_size", "anchor_strategy"):
-            value = getattr(self, name)
-            if isinstance(value, Mapping):
-                extra = [k for k in value if label_key(k) not in listed]
-                if extra:
-                    raise ValueError(f"{name} has key {extra[0]!r}, which is not in classes")
+        check_per_class_keys(
+            self, ("n_anchors", "n_neighbours", "max_size", "anchor_strategy"), classes, "classes"
+        )
         starved = [c for c in classes if c not in set(present)]
         return classes, starved
 

@@ -112,6 +112,32 @@ def test_transformer_in_pipeline(blobs):
     assert pipe[0].transform(vectors[:3]).shape == (3, 20)
 
 
+def test_transformer_takes_sparse_features_and_checks_what_it_is_given():
+    """TF-IDF -> AnchorTransformer is the obvious text pipeline (QA report: sparse input was
+    refused); a per-class key that is no class, a proba of the wrong shape and foreign
+    input feature names are errors, not silent defaults."""
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["cheap pills now", "win cash now", "lunch at noon", "see you at noon"] * 5
+    y = np.array([1, 1, 0, 0] * 5)
+    pipe = make_pipeline(TfidfVectorizer(), AnchorTransformer(n_anchors=2, random_state=0),
+                         LogisticRegression())  # fmt: skip
+    assert pipe.fit(texts, y).score(texts, y) == 1.0
+    X = TfidfVectorizer().fit_transform(texts)
+    tr = AnchorTransformer(n_anchors=2, random_state=0)
+    np.testing.assert_allclose(tr.fit(X, y).transform(X), tr.fit(X.toarray(), y).transform(X))
+    assert isinstance(tr.transform(sp.csr_matrix(X)), np.ndarray)
+    with pytest.raises(ValueError, match=r"n_anchors has key 'Spam', which is not in the classes"):
+        AnchorTransformer(n_anchors={"Spam": 2}).fit(X, np.where(y, "spam", "ham"))
+    with pytest.raises(ValueError, match=r"anchor_strategy has key 2"):
+        AnchorTransformer(anchor_strategy={2: "random"}).fit(X, y)
+    with pytest.raises(ValueError, match=r"proba must have shape .* = \(20, 2\), got \(20, 1\)"):
+        AnchorTransformer(anchor_strategy="entropy").fit(X, y, proba=np.full((20, 1), 0.5))
+    with pytest.raises(ValueError, match="input_features"):
+        AnchorTransformer().fit(np.eye(4), [0, 0, 1, 1]).get_feature_names_out(["a", "b"])
+
+
 def test_transformer_parameters_are_declared():
     """Every constructor parameter has scikit-learn constraints, checked once in fit."""
     check_param_validation("AnchorTransformer", AnchorTransformer(n_anchors=3, random_state=0))
