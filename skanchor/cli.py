@@ -431,16 +431,9 @@ def _experiment(args: argparse.Namespace, *, preset: dict) -> int:
 def _report(args: argparse.Namespace) -> int:
     from skanchor.experiments.report import write_report
 
-    report = write_report(
-        args.results_dir,
-        plots=not args.no_plots,
-        fmt="markdown" if args.format == "markdown" else "text",
-    )
+    report = write_report(args.results_dir, plots=not args.no_plots, fmt=args.format)
     if not args.quiet:
-        if args.format == "csv":
-            print(report["summary"].to_csv(index=False), end="")
-        else:
-            print(report["table"])
+        print(report["table"], end="" if args.format == "csv" else "\n")
     return 0
 
 

@@ -185,3 +185,48 @@ def test_round_and_label_axes_have_whole_number_ticks():
         ticks = ax.get_xticks()
         assert len(ticks) >= 2 and np.all(ticks == np.round(ticks)), ticks
         plt.close(fig)
+
+
+def test_rounds_not_every_run_reached_are_drawn_dashed_without_a_band():
+    """Past the last round every run reached (a time limit, a run still going) the median is
+    over the runs left and may jump: dashed, no band, and the legend says so (QA report)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from skanchor.experiments.plots import _draw
+
+    rows = [(run, r, 100 + 25 * r, 5.0 + r + run) for run in (0, 1) for r in range(4 if run else 2)]
+    part = pd.DataFrame(rows, columns=["run_id", "round", "n_labelled", "n_minority_labelled"])
+    part["method"] = "anchoral"
+    fig, ax = plt.subplots()
+    _draw(ax, part, "n_minority_labelled", "n_labelled", "found", False)
+    solid, dashed = ax.get_lines()
+    assert solid.get_xdata().tolist() == [100, 125] and solid.get_linestyle() == "-"
+    assert dashed.get_xdata().tolist() == [125, 150, 175] and dashed.get_linestyle() == "--"
+    assert len(ax.collections) == 1  # one band, over the rounds of both runs
+    assert solid.get_label() == "AnchorAL (dashed: not every run)"
+    plt.close(fig)
+
+
+def test_write_report_formats_and_stale_figures(tmp_path):
+    """write_report(fmt="csv") (what skanchor report --format csv prints) works, an unknown
+    format fails before anything is written, and figures of groups that are gone go."""
+    from skanchor.experiments import ExperimentConfig, run_experiment, write_report
+
+    config = ExperimentConfig.from_dict(
+        {"dataset": "bbc-news", "embedder": "tfidf", "index": "exact", "n_initial": 50,
+         "budget": 100, "seeds": [0], "methods": ["random"]}
+    )  # fmt: skip
+    out = run_experiment(config, tmp_path / "out", progress=False).path
+    with pytest.raises(ValueError, match="unknown format 'html'"):
+        write_report(out, fmt="html")
+    assert not (out / "summary.csv").exists()
+    stale = out / "plots" / "margin-logreg"
+    stale.mkdir(parents=True)
+    (stale / "overview.png").write_bytes(b"old")
+    report = write_report(out, fmt="csv")
+    assert report["table"].startswith("group,") and (out / "summary.csv").exists()
+    assert not stale.exists() and len(list((out / "plots").glob("*/overview.png"))) == 1

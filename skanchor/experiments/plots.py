@@ -65,8 +65,29 @@ def _draw(ax: Any, part: Any, column: str, x: str, ylabel: str, log: bool) -> No
             hi=(column, lambda v: np.percentile(v.astype(float), 75)),
         )
         label = METHODS[method].label if method in METHODS else method
-        (line,) = ax.plot(stats["x"], stats["mid"], label=label, linewidth=1.6)
-        ax.fill_between(stats["x"], stats["lo"], stats["hi"], color=line.get_color(), alpha=0.2)
+        # Medians over every run while all of them have the round; past the last round they
+        # all reached (a time limit, a run still going), the line is dashed and has no band:
+        # it is the median of the runs left, which may jump as runs drop out.
+        if "run_id" in rows:
+            every = rows.groupby("round")["run_id"].nunique().to_numpy() == rows["run_id"].nunique()
+        else:  # a table of one run
+            every = np.ones(len(stats), dtype=bool)
+        last = int(np.flatnonzero(every)[-1]) if every.any() else -1
+        if last < len(stats) - 1:
+            label = f"{label} (dashed: not every run)"
+        full = stats.iloc[: last + 1]
+        (line,) = ax.plot(full["x"], full["mid"], label=label, linewidth=1.6)
+        ax.fill_between(full["x"], full["lo"], full["hi"], color=line.get_color(), alpha=0.2)
+        if last < len(stats) - 1:
+            tail = stats.iloc[max(last, 0) :]
+            ax.plot(
+                tail["x"],
+                tail["mid"],
+                linestyle="--",
+                color=line.get_color(),
+                linewidth=1.2,
+                label=None if last >= 0 else label,
+            )
     ax.set_xlabel(_X_LABELS.get(x, x))
     if x in _X_LABELS:  # rounds and labels are counts: whole-number ticks only
         from matplotlib.ticker import MaxNLocator

@@ -164,8 +164,13 @@ def format_table(summary, fmt: str = "text") -> str:
 def write_report(path: str | Path, *, plots: bool = True, fmt: str = "text") -> dict[str, Any]:
     """Write ``summary.csv``, ``summary.md`` and (optionally) the plots into ``path``.
 
+    ``fmt`` is the returned table's format: ``"text"``, ``"markdown"`` or ``"csv"``. The plots
+    folder is rebuilt: figures of groups the results no longer hold are removed.
+
     Returns ``{"table": formatted table, "summary": DataFrame, "files": [written paths]}``.
     """
+    if fmt not in ("text", "markdown", "csv"):  # before anything is written
+        raise ValueError(f"unknown format {fmt!r}; valid: text, markdown, csv")
     results = results_dir(path)
     rounds = load_rounds(results.path)
     summary = summary_table(rounds)
@@ -176,9 +181,23 @@ def write_report(path: str | Path, *, plots: bool = True, fmt: str = "text") -> 
         files += [results.path / "summary.csv", results.path / "summary.md"]
         if plots:
             files += plot_all(rounds, results.path / "plots")
+            _remove_stale_plots(results.path / "plots", files)
+    table = summary.to_csv(index=False) if fmt == "csv" else format_table(summary, fmt)
     return {
-        "table": format_table(summary, fmt),
+        "table": table,
         "summary": summary,
         "files": files,
         "rounds": rounds,
     }
+
+
+def _remove_stale_plots(folder: Path, written: list[Path]) -> None:
+    """Delete the figures under ``folder`` that this report did not write (groups that are
+    gone), and then-empty group folders; nothing else is touched."""
+    keep = {p.resolve() for p in written}
+    for figure in folder.glob("*/*.png"):
+        if figure.resolve() not in keep:
+            figure.unlink()
+    for group in folder.iterdir():
+        if group.is_dir() and not any(group.iterdir()):
+            group.rmdir()
