@@ -201,3 +201,20 @@ def test_a_task_given_as_an_object_is_recorded_as_that_task(tmp_path):
     # and it resumes (the same identity is computed again)
     again = run_experiment(config, tmp_path / "out", task=task, resume=True, progress=False)
     assert set(again.statuses.values()) == {"complete"}
+
+
+def test_a_finished_run_that_lost_rounds_is_flagged_and_resumed(tmp_path):
+    """A rounds.jsonl cut after its run finished (its manifest still says complete) was shown
+    as complete and skipped by --resume (QA report): it reads as damaged and is resumed."""
+    config = ExperimentConfig.from_dict({**SMALL, "methods": ["random"], "budget": 150})
+    out = run_experiment(config, tmp_path / "out", progress=False).path
+    assert set(load_rounds(out)["status"]) == {"complete"}
+    (store,) = ResultsDir(out).runs()
+    lines = store.rounds_path.read_bytes().split(b"\n")
+    store.rounds_path.write_bytes(b"\n".join(lines[:-3]) + b"\n")  # the last two rounds gone
+    assert set(load_rounds(out)["status"]) == {"damaged"}
+    assert "(0 done)" in write_report(out, plots=False)["table"]
+    again = run_experiment(config, out, resume=True, progress=False)
+    assert set(again.statuses.values()) == {"complete"}
+    assert set(load_rounds(out)["status"]) == {"complete"}
+    assert len(store.load_rounds()) == len(lines) - 1

@@ -49,7 +49,10 @@ def load_rounds(path: str | Path, *, bulky: bool = False):
             "seeds": Seeds(**identity["seeds"]).label if "seeds" in identity else None,
             "status": manifest.get("status"),
         }
-        for record in store.load_rounds(repair=False):
+        records = store.load_rounds(repair=False)
+        if meta["status"] == "complete" and len(records) < manifest.get("rounds_total", 0):
+            meta["status"] = "damaged"  # rounds lost after it finished (a cut rounds.jsonl)
+        for record in records:
             row = {**meta, **record}
             if not bulky:
                 for key in _BULKY:

@@ -264,6 +264,10 @@ def _pending(
             manifest = store.read_manifest()
             status = manifest.get("status")
             limit = protocol.time_limit
+            if status == "complete" and len(store.load_rounds(repair=False)) < manifest.get(
+                "rounds_total", 0
+            ):
+                status = "damaged"  # rounds lost after it finished: resumed from the last one
             if status == "complete" or (
                 status == "time_limit"
                 and limit is not None
