@@ -246,9 +246,10 @@ class PoolFilter(RoundState, BaseEstimator, abc.ABC):
         X_labelled : any, optional
             The labelled items as ``model`` takes them, aligned with ``labelled_ids``;
             defaults to ``labelled_ids``.
-        pool_ids : ndarray of int64, optional
-            Sorted ids of the current unlabelled pool; the subpool is restricted to it.
-            Without it, every live (unmasked) item of the index is the pool.
+        pool_ids : array-like of int, optional
+            Ids of the current unlabelled pool (sorted here if they are not; every one must
+            be in the index); the subpool is restricted to it. Without it, every live
+            (unmasked) item of the index is the pool.
 
         Returns
         -------
@@ -262,8 +263,13 @@ class PoolFilter(RoundState, BaseEstimator, abc.ABC):
                 f"X_labelled has {_num_samples(X_labelled)} rows but labelled_ids has "
                 f"{labelled_ids.size} ids: they must be aligned"
             )
-        if pool_ids is not None:
-            pool_ids = np.asarray(pool_ids, dtype=np.int64)
+        if pool_ids is not None:  # sorted and known: filters search it by bisection
+            pool_ids = check_ids(pool_ids, "pool_ids", unique=False)
+            if pool_ids.size > 1 and not (pool_ids[1:] > pool_ids[:-1]).all():
+                pool_ids = np.unique(pool_ids)
+            missing = self.index.first_missing(pool_ids, assume_sorted=True)
+            if missing is not None:
+                raise ValueError(f"pool_ids holds id {missing}, which the index does not hold")
         timings = dict.fromkeys(PHASES, 0.0)
         result = self._select(
             labelled_ids,
@@ -527,8 +533,13 @@ class AnchorSubpool(PoolFilter):
         return classes, starved
 
     def _exploration_share(self, classes: list, starved: list) -> float:
-        if self.exploration == "auto":
-            return len(starved) / len(classes) if classes else 0.0
+        if self.exploration == "auto":  # of the slots the probe leaves
+            return (len(starved) / len(classes) if classes else 0.0) * (1 - self.probe)
+        if float(self.exploration) + self.probe >= 1:
+            raise ValueError(
+                f"exploration={self.exploration} and probe={self.probe} leave no slot to the "
+                "anchored neighbourhoods: their sum must be below 1"
+            )
         return float(self.exploration)
 
     # -- the round ----------------------------------------------------------------------

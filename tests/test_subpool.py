@@ -344,3 +344,38 @@ def test_subpool_properties(name, data):
         assert set(sub.info["explored_ids"].tolist()) <= set(sub.ids.tolist())
     assert sub.ids.tolist() == results[1].ids.tolist()
     np.testing.assert_array_equal(sub.scores, results[1].scores)
+
+
+def test_pool_ids_are_checked_and_sorted_and_shares_leave_anchored_slots():
+    """QA report: shuffled pool_ids gave an empty AnchorAL/SEALS subpool (bisection on an
+    unsorted array), fractional or unknown ids passed, and exploration + probe >= 1 made the
+    subpool several times max_size."""
+    import warnings
+
+    from skanchor import ExactIndex, RandomSubpool, SEALSSubpool
+
+    rng = np.random.default_rng(0)
+    index = ExactIndex().add(rng.normal(size=(800, 8)))
+    labelled = np.arange(40)
+    y = (labelled % 3 == 0).astype(int)
+    pool = np.arange(40, 800)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for make in (
+            lambda: AnchorSubpool(index, max_size=100, random_state=0),
+            lambda: SEALSSubpool(index, n_neighbours=5),
+        ):
+            a = make().select(labelled, y, pool_ids=pool)
+            b = make().select(labelled, y, pool_ids=rng.permutation(pool))
+            assert len(a) > 0 and np.array_equal(np.sort(a.ids), np.sort(b.ids))
+        with pytest.raises(TypeError, match="pool_ids must hold integer ids"):
+            AnchorSubpool(index).select(labelled, y, pool_ids=pool + 0.5)
+        with pytest.raises(ValueError, match="pool_ids holds id 5000"):
+            RandomSubpool(index, max_size=5).select(labelled, y, pool_ids=[41, 5000])
+        with pytest.raises(ValueError, match=r"exploration=0.6 and probe=0.6 leave no slot"):
+            AnchorSubpool(index, exploration=0.6, probe=0.6).select(labelled, y)
+        auto = AnchorSubpool(index, max_size=100, classes=[0, 1, 2, 3, 4], probe=0.5)
+        assert len(auto.select(labelled, y)) <= 100
+    empty = ExactIndex()
+    empty.set_mask([])  # nothing to mask on an empty index (it raised AttributeError)
+    assert empty.n_masked == 0

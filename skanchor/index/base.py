@@ -472,6 +472,8 @@ class _StoredIndex(VectorIndex, BaseEstimator):
         """Mask exactly ``ids``. O(len(ids)) when the current mask is a subset of ``ids`` (the
         usual case: the labelled set only grows), else O(n_masked + len(ids))."""
         rows = np.unique(self._rows(ids))
+        if not self.n_items:  # an empty index: nothing to mask (unknown ids raised above)
+            return
         new = rows[~self.masked_[rows]]
         if self.n_masked != rows.size - new.size:  # some masked item is not in ids
             super().set_mask(self.row_ids_[rows])
