@@ -158,6 +158,29 @@ def _in_sorted(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return sorted_ids[pos] == ids
 
 
+#: The most a neighbour search is widened (times K) when ``pool_ids`` is a part of the index's
+#: live items: the search then finds about K pool items per query, and stays bounded.
+_MAX_WIDENING = 10
+
+
+def _search_pool(
+    index: VectorIndex, queries: np.ndarray, k: int, pool_ids: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query's nearest live items, and each hit's rank among the query's hits inside
+    ``pool_ids`` (1, 2, ...; 0 outside it). With a pool that is only a part of the live items
+    (a test split stored in the index), ``k`` is widened by live items per pool item (at most
+    :data:`_MAX_WIDENING` times), so that ranks 1..k are about the k nearest pool items, as if
+    the rest were masked; with the whole index as the pool, this is the plain k search."""
+    live = len(index)
+    width = k
+    if pool_ids is not None and 0 < pool_ids.size < live:
+        width = min(live, -(-k * live // pool_ids.size), _MAX_WIDENING * k)
+    ids, sims = index.search(queries, width)
+    inside = np.ones(ids.shape, dtype=bool) if pool_ids is None else _in_sorted(pool_ids, ids)
+    rank = np.where(inside, np.cumsum(inside, axis=1), 0)
+    return ids, sims, rank
+
+
 def _mean_by_id(ids: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct ``ids`` (sorted) and the mean of their ``sims`` (Algorithm 1, line 8)."""
     cand, inverse = np.unique(ids, return_inverse=True)
@@ -612,15 +635,22 @@ class AnchorSubpool(PoolFilter):
         t0 = time.perf_counter()
         self.index.set_mask(labelled_ids)
         k_of = {c: per_class(self.n_neighbours, c, DEFAULT_N_NEIGHBOURS) for c in by_class}
-        nn_ids, nn_sims = index.search(vectors[positions], max(k_of.values()))
+        nn_ids, nn_sims, rank = _search_pool(
+            index, vectors[positions], max(k_of.values()), pool_ids
+        )
+        bounds = np.cumsum([0] + [p.size for p in by_class.values()])
+        hits = {  # each anchor's first K(class) neighbours in the pool, flat
+            c: (rank[a:b] >= 1) & (rank[a:b] <= k_of[c])
+            for c, a, b in zip(by_class, bounds[:-1], bounds[1:], strict=True)
+        }
         if isinstance(self.n_neighbours, Mapping) or per_class_m:
-            bounds = np.cumsum([0] + [p.size for p in by_class.values()])
             found = {
-                c: (nn_ids[a:b, : k_of[c]], nn_sims[a:b, : k_of[c]])
+                c: (nn_ids[a:b][hits[c]], nn_sims[a:b][hits[c]])
                 for c, a, b in zip(by_class, bounds[:-1], bounds[1:], strict=True)
             }
         else:
-            found = {None: (nn_ids, nn_sims)}
+            keep = np.concatenate(list(hits.values()))
+            found = {None: (nn_ids[keep], nn_sims[keep])}
         timings["search"] = time.perf_counter() - t0
 
         def anchored_quota(m: int) -> int:  # the slots of M left to the anchored candidates
@@ -790,8 +820,11 @@ class SEALSSubpool(PoolFilter):
         self.index.set_mask(labelled_ids)
         new = np.fromiter(labelled - seen, dtype=np.int64)
         if new.size:
-            nn_ids, nn_sims = self.index.search(self.index.vectors(np.sort(new)), k)
-            for i, s in zip(nn_ids.ravel().tolist(), nn_sims.ravel().tolist(), strict=True):
+            nn_ids, nn_sims, rank = _search_pool(
+                self.index, self.index.vectors(np.sort(new)), k, pool_ids
+            )
+            hit = (rank >= 1) & (rank <= k)  # each labelled item's k nearest pool items
+            for i, s in zip(nn_ids[hit].tolist(), nn_sims[hit].tolist(), strict=True):
                 if s > candidates.get(i, -np.inf):
                     candidates[i] = s
         timings["search"] = time.perf_counter() - t0

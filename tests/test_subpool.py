@@ -379,3 +379,29 @@ def test_pool_ids_are_checked_and_sorted_and_shares_leave_anchored_slots():
     empty = ExactIndex()
     empty.set_mask([])  # nothing to mask on an empty index (it raised AttributeError)
     assert empty.n_masked == 0
+
+
+def test_a_test_split_in_the_index_does_not_shrink_the_subpool():
+    """The documented way to keep a test split out is pool_ids, not masking; each anchor's K
+    neighbours were searched among every live item and only then restricted, so the subpool
+    shrank with the test split's share (QA report: 87 of M = 1,000 with 90% of the index
+    outside the pool). The search is widened instead: about K pool items per anchor."""
+    import warnings
+
+    from skanchor import SEALSSubpool
+
+    rng = np.random.default_rng(0)
+    index = ExactIndex().add(rng.normal(size=(6000, 16)))
+    labelled = np.arange(100)
+    y = (labelled % 5 == 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sizes = {}
+        for n_pool in (6000, 3000):
+            pool = np.arange(100, n_pool)
+            a = AnchorSubpool(index, n_neighbours=20, max_size=300, random_state=0)
+            s = SEALSSubpool(index, n_neighbours=5)
+            sizes[n_pool] = (len(a.select(labelled, y, pool_ids=pool)),
+                             len(s.select(labelled, y, pool_ids=pool)))  # fmt: skip
+    whole, half = sizes[6000], sizes[3000]
+    assert half[0] >= 0.8 * whole[0] and half[1] >= 0.8 * whole[1], sizes
