@@ -179,12 +179,13 @@ class RowLookup(BaseEstimator):
             if len(candidates) == 1:
                 out[j] = candidates[0]
                 continue
-            start = used.get(key, 0)
-            free = [i for i in candidates[start:] if i not in excluded]
-            if not free:
+            cursor = used.get(key, 0)  # the next copy to hand out: linear in the copies
+            while cursor < len(candidates) and candidates[cursor] in excluded:
+                cursor += 1
+            if cursor == len(candidates):
                 raise ValueError(
                     f"{name} row {j} appears more often than in the corpus the lookup was fitted on"
                 )
-            out[j] = free[0]
-            used[key] = candidates.index(free[0]) + 1
+            out[j] = candidates[cursor]
+            used[key] = cursor + 1
         return out
