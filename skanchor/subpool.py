@@ -158,6 +158,9 @@ def _in_sorted(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return sorted_ids[pos] == ids
 
 
+#: AnchorSubpool's parameters that may be given per class (``{class: value}``).
+_PER_CLASS = ("n_anchors", "n_neighbours", "max_size", "anchor_strategy")
+
 #: The most a neighbour search is widened (times K) when ``pool_ids`` is a part of the index's
 #: live items: the search then finds about K pool items per query, and stays bounded.
 _MAX_WIDENING = 10
@@ -543,15 +546,24 @@ class AnchorSubpool(PoolFilter):
         """
         present = [label_key(c) for c in np.unique(labels)]
         if self.classes is None:
+            # a key may name a class not labelled yet, but not one of another kind ("1" for 1)
+            textual = {isinstance(c, str) for c in present}
+            for name in _PER_CLASS:
+                value = getattr(self, name)
+                if isinstance(value, Mapping) and len(textual) == 1:
+                    odd = [k for k in value if isinstance(label_key(k), str) not in textual]
+                    if odd:
+                        raise ValueError(
+                            f"{name} has key {odd[0]!r}, of another kind than the labels "
+                            f"({', '.join(map(repr, present[:5]))})"
+                        )
             return present, []
         classes = [label_key(c) for c in np.unique(check_labels(self.classes, "classes"))]
         listed = set(classes)
         unknown = [c for c in present if c not in listed]
         if unknown:
             raise ValueError(f"labels holds class {unknown[0]!r}, which is not in classes")
-        check_per_class_keys(
-            self, ("n_anchors", "n_neighbours", "max_size", "anchor_strategy"), classes, "classes"
-        )
+        check_per_class_keys(self, _PER_CLASS, classes, "classes")
         starved = [c for c in classes if c not in set(present)]
         return classes, starved
 

@@ -538,6 +538,17 @@ def test_cache_lookup_scales(tmp_path):
 
 
 # -- build_index -----------------------------------------------------------------------------
+def test_build_index_refuses_another_dimension_before_embedding(embedder, monkeypatch):
+    """QA report: an index of another dimension was refused only after a whole chunk had been
+    embedded (10,000 texts by default)."""
+    calls = []
+    monkeypatch.setattr(embedder, "_embed", lambda *a, **k: calls.append(1))
+    with pytest.raises(ValueError, match=rf"index holds 7-d vectors but the embedder makes "
+                       rf"{embedder.dim_}-d ones"):  # fmt: skip
+        build_index(TEXTS, embedder, index=HNSWIndex(dim=7))
+    assert not calls
+
+
 def test_build_index_round_trip(embedder, tmp_path):
     texts = [f"{a} {b}" for a in TEXTS[:-1] for b in ("now", "the match", "money")]
     index = build_index(texts, embedder, chunk_size=7)

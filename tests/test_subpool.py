@@ -405,3 +405,13 @@ def test_a_test_split_in_the_index_does_not_shrink_the_subpool():
                              len(s.select(labelled, y, pool_ids=pool)))  # fmt: skip
     whole, half = sizes[6000], sizes[3000]
     assert half[0] >= 0.8 * whole[0] and half[1] >= 0.8 * whole[1], sizes
+
+
+def test_a_per_class_key_of_another_kind_than_the_labels_is_refused():
+    """Without classes=, a key may name a class not labelled yet, but "1" for integer labels
+    never will (QA report: it silently gave class 1 the default K)."""
+    index = ExactIndex().add(np.random.default_rng(0).normal(size=(200, 8)))
+    labelled, y = np.arange(20), np.arange(20) % 2
+    with pytest.raises(ValueError, match=r"n_neighbours has key '1', of another kind"):
+        AnchorSubpool(index, n_neighbours={"1": 5}).select(labelled, y)
+    assert len(AnchorSubpool(index, n_neighbours={1: 5, 7: 3}).select(labelled, y)) > 0
