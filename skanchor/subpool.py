@@ -202,7 +202,10 @@ def _probe_directions(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     coef = np.atleast_2d(probe.coef_)
     if counts.size == 2:  # one row, for classes_[1]; classes_[0] scores along its negation
         coef = np.vstack([-coef[0], coef[0]])
-    return coef[np.arange(counts.size) != int(np.argmax(counts))].astype(np.float32)
+    coef = coef[np.arange(counts.size) != int(np.argmax(counts))]
+    # no direction where the classes' labelled vectors do not differ (the same text
+    # labelled both ways): such a class has no probe share this round
+    return coef[np.linalg.norm(coef, axis=1) > 0].astype(np.float32)
 
 
 def _draw_outside(
@@ -640,6 +643,7 @@ class AnchorSubpool(PoolFilter):
         anchors = labelled_ids[positions]
         probing = self.probe > 0 and np.unique(labels).size >= 2
         directions = _probe_directions(vectors, labels) if probing else None
+        probing = probing and len(directions) > 0  # else its slots go to the anchors
         timings["anchor_selection"] = time.perf_counter() - t0
 
         # kNN of each anchor among unlabelled items (line 7): one search, with the largest K

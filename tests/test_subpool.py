@@ -415,3 +415,13 @@ def test_a_per_class_key_of_another_kind_than_the_labels_is_refused():
     with pytest.raises(ValueError, match=r"n_neighbours has key '1', of another kind"):
         AnchorSubpool(index, n_neighbours={"1": 5}).select(labelled, y)
     assert len(AnchorSubpool(index, n_neighbours={1: 5, 7: 3}).select(labelled, y)) > 0
+
+
+def test_a_probe_without_a_direction_gives_its_slots_to_the_anchors():
+    """The same vector labelled both ways leaves the ridge probe no direction (coef_ = 0):
+    select raised 'queries has a zero-norm row' (QA report)."""
+    X = np.random.default_rng(0).normal(size=(300, 8))
+    X[1] = X[0]
+    index = ExactIndex().add(X)
+    subpool = AnchorSubpool(index, max_size=20, probe=0.5, random_state=0).select([0, 1], [0, 1])
+    assert len(subpool) == 20 and subpool.info["n_probed"] == 0
