@@ -549,6 +549,31 @@ def test_build_index_refuses_another_dimension_before_embedding(embedder, monkey
     assert not calls
 
 
+def test_build_index_stopped_midway_says_how_to_go_on(embedder):
+    """A failure in a later chunk left the earlier chunks stored, and the obvious retry stored
+    the corpus twice under shifted ids (QA report): the error says what is stored and how to
+    continue, and continuing gives every text its position as id."""
+    texts = [f"text {i}" for i in range(9)]
+    real = embedder._embed
+
+    def failing(chunk, **kwargs):
+        if "text 5" in chunk:
+            raise ValueError("row 2 could not be embedded")
+        return real(chunk, **kwargs)
+
+    embedder._embed = failing
+    try:
+        index = HNSWIndex()
+        with pytest.raises(ValueError, match=r"texts 0..3 are in the index .*build_index\(texts"
+                           r"\[4:\], embedder, index=index\), not with every text"):  # fmt: skip
+            build_index(texts, embedder, index=index, chunk_size=4)
+    finally:
+        embedder._embed = real
+    assert index.n_items == 4
+    build_index(texts[4:], embedder, index=index, chunk_size=4)
+    np.testing.assert_allclose(index.vectors(np.arange(9)), embedder.transform(texts), atol=1e-5)
+
+
 def test_build_index_round_trip(embedder, tmp_path):
     texts = [f"{a} {b}" for a in TEXTS[:-1] for b in ("now", "the match", "money")]
     index = build_index(texts, embedder, chunk_size=7)

@@ -803,3 +803,17 @@ def test_contains_and_first_missing(kind, data):
     assert make(kind).first_missing(np.array([2]), assume_sorted=True) == 2
     with pytest.raises(ValueError, match=r"increasing int64 ids"):
         dense.first_missing(np.array([1.0]), assume_sorted=True)
+
+
+def test_vector_index_load_reads_any_saved_kind(tmp_path):
+    """VectorIndex.load(path) returned None (an abstract body); it now loads the class that
+    meta.json names (QA report)."""
+    from skanchor.index import VectorIndex
+
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    for cls in (ExactIndex, HNSWIndex):
+        cls().add(X).save(tmp_path / cls.kind)
+        loaded = VectorIndex.load(tmp_path / cls.kind)
+        assert type(loaded) is cls and loaded.n_items == 50
+    with pytest.raises(ValueError, match="holds no readable saved skanchor index"):
+        VectorIndex.load(tmp_path / "nothing")

@@ -92,6 +92,7 @@ def build_index(
 
         index = HNSWIndex()
     n = len(texts)
+    given_ids = ids is not None
     ids = index._new_ids(ids, n, f"texts has {n}")  # before the (costly) embedding
 
     if isinstance(embedder, SentenceEmbedder):
@@ -120,7 +121,24 @@ def build_index(
     with tqdm(total=n, unit="text", desc="Indexing", disable=not show) as bar:
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
-            index.add(embed(texts[start:stop]), ids[start:stop])
+            try:
+                index.add(embed(texts[start:stop]), ids[start:stop])
+            except Exception as exc:  # what is stored stays: say how to go on, not restart
+                if not start:
+                    raise
+                rest = f", ids=ids[{start}:]" if given_ids else ""
+                message = (
+                    f"build_index stopped in the chunk of texts {start}..{stop - 1} (a row "
+                    f"number below counts from {start}): texts 0..{start - 1} are in the index "
+                    f"under their ids. After fixing the cause, go on with build_index(texts"
+                    f"[{start}:], embedder, index=index{rest}), not with every text again "
+                    f"(that would store them twice). Cause: {exc}"
+                )
+                try:
+                    error = type(exc)(message)
+                except Exception:  # an exception class with another constructor
+                    error = RuntimeError(message)
+                raise error from exc
             bar.update(stop - start)
     if isinstance(embedder, SentenceEmbedder):
         embedder.cache_info_ = CacheInfo(n, int(totals.sum()), int(totals[0]), int(totals[1]))

@@ -191,9 +191,29 @@ class VectorIndex(abc.ABC):
         """Write the index to ``path`` (a directory); :meth:`load` reads it back."""
 
     @classmethod
-    @abc.abstractmethod
     def load(cls, path: str | os.PathLike) -> VectorIndex:
-        """Read an index written by :meth:`save`."""
+        """Read an index written by :meth:`save`.
+
+        ``VectorIndex.load(path)`` reads any saved index: the class is the one its
+        ``meta.json`` names (``kind``). Each index class reads its own folders.
+        """
+        if cls is not VectorIndex:
+            raise NotImplementedError(f"{cls.__name__} does not implement load")
+        from skanchor.index import _BY_NAME  # the index kinds, by name
+
+        path = Path(path)
+        try:
+            kind = json.loads((path / _META_FILE).read_text()).get("kind")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ValueError(
+                f"path={str(path)!r} holds no readable saved skanchor index ({_META_FILE}: {exc})"
+            ) from None
+        if kind not in _BY_NAME:
+            raise ValueError(
+                f"path={str(path)!r}: {_META_FILE} names kind {kind!r}, not an index kind "
+                f"({', '.join(sorted(_BY_NAME))})"
+            )
+        return _BY_NAME[kind].load(path)
 
 
 # ----------------------------------------------------------------------------------------------
