@@ -62,9 +62,9 @@ def sort_pool_ids(
 
     Parameters
     ----------
-    pool_ids : ndarray of int64
+    pool_ids : array-like of int
         The index id of each row of ``X_pool`` (from :func:`as_pool_ids` or
-        :meth:`RowLookup.ids_for`).
+        :meth:`RowLookup.ids_for`); checked (whole, non-negative) and made int64.
     index : VectorIndex, optional
         The index every id must be stored in; None skips that check.
     name : str, default="X_pool"
@@ -78,6 +78,7 @@ def sort_pool_ids(
         Row of each sorted id (``pool_sorted == pool_ids[order]``); None when ``pool_ids``
         was already increasing (then rows and sorted positions coincide).
     """
+    pool_ids = check_ids(pool_ids, name, unique=False)  # a list, int32, a negative id
     order = None
     pool_sorted = pool_ids
     if (np.diff(pool_ids) <= 0).any():
