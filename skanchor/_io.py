@@ -9,21 +9,32 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TABLE_SUFFIXES", "atomic_path", "atomic_write", "cell_text", "read_table"]
+__all__ = [
+    "TABLE_SUFFIXES",
+    "atomic_path",
+    "atomic_write",
+    "cell_text",
+    "is_missing",
+    "read_table",
+]
 
 #: Suffixes :func:`read_table` reads.
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
 
 
-def cell_text(value: Any) -> str | None:
-    """A table cell as text; ``None`` for a missing (None, NaN, NaT, pandas' NA) or blank
-    cell."""
+def is_missing(value: Any) -> bool:
+    """Whether a cell is missing: None, NaN, NaT or pandas' NA."""
     if value is None:
-        return None
+        return True
     try:
-        if value != value:  # NaN, NaT
-            return None
+        return bool(value != value)  # NaN, NaT
     except TypeError:  # pandas' NA: its comparisons are NA, which has no truth value
+        return True
+
+
+def cell_text(value: Any) -> str | None:
+    """A table cell as text; ``None`` for a missing (:func:`is_missing`) or blank cell."""
+    if is_missing(value):
         return None
     text = value if isinstance(value, str) else str(value)
     return text if text.strip() else None

@@ -24,14 +24,14 @@ from skanchor._validation import check_ids
 from skanchor.index.base import VectorIndex
 from skanchor.pool import RowLookup, as_pool_ids, sort_pool_ids
 from skanchor.strategies import STRATEGIES, check_strategy_params, get_strategy
-from skanchor.strategies._common import _check_pool_size, split_strategy_result
+from skanchor.strategies._common import QUERY_CONTEXT, _check_pool_size, split_strategy_result
 from skanchor.subpool import PoolFilter
 
 __all__ = ["CONTEXT", "AnchoredQueryStrategy"]
 
 #: Keywords :class:`AnchoredQueryStrategy` passes to a base strategy whose signature names them
 #: (see the class docstring); ``random_state`` is passed on the same rule.
-CONTEXT = ("pool_ids", "index", "labelled_ids", "labels", "X_labelled", "subpool_scores")
+CONTEXT = QUERY_CONTEXT
 
 
 _CALL_CONSTRAINTS = {"n_instances": [Interval(Integral, 1, None, closed="left")]}

@@ -176,6 +176,7 @@ class StoppingCriterion(BaseEstimator):
             raise ValueError("stop-set predictions contain None")
         if predictions.dtype.kind == "f" and np.isnan(predictions).any():
             raise ValueError("stop-set predictions contain NaN")
+        _check_pos_label(getattr(self, "pos_label", None), predictions, model_or_predictions)
         return predictions
 
     def _measure(self, previous: np.ndarray, current: np.ndarray) -> float:
@@ -185,14 +186,12 @@ class StoppingCriterion(BaseEstimator):
         raise NotImplementedError
 
 
-def _check_pos_label(criterion: Any, model_or_predictions: Any, predict: Any) -> np.ndarray:
-    """``predict(model_or_predictions)``, refusing a ``pos_label`` that cannot occur: one of
-    another kind than the predictions (1 against "ham"/"spam"), or one a model does not have
-    among its ``classes_``."""
-    pos = getattr(criterion, "pos_label", None)
-    predictions = predict(model_or_predictions)
+def _check_pos_label(pos: Any, predictions: np.ndarray, model_or_predictions: Any) -> None:
+    """Refuse a criterion's ``pos_label`` that cannot occur: one of another kind than the
+    predictions (1 against "ham"/"spam"), or one a model does not have among its
+    ``classes_``. None (no ``pos_label``) passes."""
     if pos is None:
-        return predictions
+        return
     first = predictions[:1].tolist()[0]  # a plain Python value (not a numpy scalar)
     known = getattr(model_or_predictions, "classes_", None)
     if isinstance(first, str) != isinstance(pos, str):
@@ -200,7 +199,7 @@ def _check_pos_label(criterion: Any, model_or_predictions: Any, predict: Any) ->
     elif known is not None and pos not in np.asarray(known).tolist():
         shown = np.asarray(known).tolist()[:5]
     else:
-        return predictions
+        return
     raise ValueError(
         f"pos_label={pos!r} cannot match the stop-set predictions "
         f"({', '.join(map(repr, shown))}): pass pos_label= as one of the predicted labels"
@@ -268,9 +267,6 @@ class StabilizingPredictions(StoppingCriterion):
         self.threshold = threshold
         self.rule = rule
         self.pos_label = pos_label
-
-    def _predictions(self, model_or_predictions: Any) -> np.ndarray:
-        return _check_pos_label(self, model_or_predictions, super()._predictions)
 
     def _measure(self, previous: np.ndarray, current: np.ndarray) -> float:
         pos = getattr(self, "pos_label", None)
@@ -382,9 +378,6 @@ class DeltaFScore(StoppingCriterion):
         super().__init__(stop_set=stop_set, window=window)
         self.pos_label = pos_label
         self.threshold = threshold
-
-    def _predictions(self, model_or_predictions: Any) -> np.ndarray:
-        return _check_pos_label(self, model_or_predictions, super()._predictions)
 
     def _measure(self, previous: np.ndarray, current: np.ndarray) -> float:
         old = previous == self.pos_label

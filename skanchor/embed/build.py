@@ -98,10 +98,9 @@ def build_index(
     if isinstance(embedder, SentenceEmbedder):
         if not hasattr(embedder, "model_"):
             embedder.fit()
-        known = index.dim if index.n_items else getattr(index, "dim", None)
-        if known is not None and known != embedder.dim_:  # before the (costly) embedding
+        if index.dim is not None and index.dim != embedder.dim_:  # before the embedding
             raise ValueError(
-                f"index holds {known}-d vectors but the embedder makes {embedder.dim_}-d ones"
+                f"index holds {index.dim}-d vectors but the embedder makes {embedder.dim_}-d ones"
             )
         batch_size = embedder.batch_size
         totals = np.zeros(2, dtype=np.int64)

@@ -31,7 +31,7 @@ from sklearn.utils._param_validation import Interval
 
 from skanchor.index import ExactIndex, HNSWIndex, MilvusIndex, VectorIndex
 from skanchor.index import make_index as index_from_spec
-from skanchor.index.base import _unit_rows
+from skanchor.index.base import holds_vectors
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -178,7 +178,7 @@ def _reopen_pool(index: MilvusIndex, vectors: np.ndarray) -> MilvusIndex:
         reopened.dim == vectors.shape[1]
         and ids[0] >= 0
         and ids[-1] < len(vectors)
-        and np.allclose(reopened.vectors(sample), _unit_rows(vectors[sample]), atol=1e-4)
+        and holds_vectors(reopened, sample, vectors[sample]).all()
     )
     if not same:
         reopened.close()

@@ -73,12 +73,13 @@ def _draw(ax: Any, part: Any, column: str, x: str, ylabel: str, log: bool) -> No
         else:  # a table of one run
             every = np.ones(len(stats), dtype=bool)
         last = int(np.flatnonzero(every)[-1]) if every.any() else -1
-        if last < len(stats) - 1:
+        partial = last < len(stats) - 1
+        if partial:
             label = f"{label} (dashed: not every run)"
         full = stats.iloc[: last + 1]
         (line,) = ax.plot(full["x"], full["mid"], label=label, linewidth=1.6)
         ax.fill_between(full["x"], full["lo"], full["hi"], color=line.get_color(), alpha=0.2)
-        if last < len(stats) - 1:
+        if partial:
             tail = stats.iloc[max(last, 0) :]
             ax.plot(
                 tail["x"],

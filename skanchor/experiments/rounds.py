@@ -47,11 +47,9 @@ def load_rounds(path: str | Path, *, bulky: bool = False):
             "strategy": identity.get("strategy"),
             "classifier": identity.get("classifier"),
             "seeds": Seeds(**identity["seeds"]).label if "seeds" in identity else None,
-            "status": manifest.get("status"),
         }
         records = store.load_rounds(repair=False)
-        if meta["status"] == "complete" and len(records) < manifest.get("rounds_total", 0):
-            meta["status"] = "damaged"  # rounds lost after it finished (a cut rounds.jsonl)
+        meta["status"] = store.status(manifest, records)
         for record in records:
             row = {**meta, **record}
             if not bulky:

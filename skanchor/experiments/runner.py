@@ -263,11 +263,9 @@ def _pending(
         if store.exists():
             manifest = store.read_manifest()
             status = manifest.get("status")
+            if status == "complete":  # its rounds read only then: lost ones make it damaged
+                status = store.status(manifest, store.load_rounds(repair=False))
             limit = protocol.time_limit
-            if status == "complete" and len(store.load_rounds(repair=False)) < manifest.get(
-                "rounds_total", 0
-            ):
-                status = "damaged"  # rounds lost after it finished: resumed from the last one
             if status == "complete" or (
                 status == "time_limit"
                 and limit is not None

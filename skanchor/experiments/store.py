@@ -136,6 +136,16 @@ class RunStore:
         self.write_manifest(manifest)
         return manifest
 
+    @staticmethod
+    def status(manifest: dict, records: list[dict]) -> str | None:
+        """The run's status: its manifest's, except ``"damaged"`` for a run marked complete
+        whose ``rounds.jsonl`` (``records``) holds fewer rounds than it finished with (rounds
+        lost afterwards: the report flags it and a resume goes on from the last one)."""
+        status = manifest.get("status")
+        if status == "complete" and len(records) < manifest.get("rounds_total", 0):
+            return "damaged"
+        return status
+
     def load_rounds(self, *, repair: bool = True) -> list[dict]:
         """The complete round records, in order.
 

@@ -238,6 +238,13 @@ _SCORE_BLOCK = 1 << 24
 _QUERY_BLOCK = 1024
 
 
+def holds_vectors(index: VectorIndex, ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` (all stored in ``index``) it holds with these ``vectors``, up to the
+    float32 rounding of their unit rows: a boolean per id. How a resumed build recognises
+    its own rows (an id stored with another vector is someone else's)."""
+    return np.all(np.isclose(index.vectors(ids), _unit_rows(vectors), atol=1e-4), axis=1)
+
+
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     """A new float32 array: the rows of ``vectors`` (finite, not all-zero) scaled to unit norm.
 

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
-from skanchor._io import atomic_path
+from skanchor._io import atomic_path, is_missing
 from skanchor.embed import DEFAULT_MODEL
-from skanchor.index.base import VectorIndex, _unit_rows
+from skanchor.index.base import VectorIndex, holds_vectors
 
 __all__ = ["embed_parquet", "embed_to_index", "index_parquet", "parquet_shards"]
 
@@ -111,7 +111,7 @@ class _Embed:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = batch.pop("text").tolist()
-        missing = [i for i, t in enumerate(texts) if t is None or (isinstance(t, float) and t != t)]
+        missing = [i for i, t in enumerate(texts) if is_missing(t)]
         if missing:
             row = missing[0]
             where = f"id {batch[_ID][row]}" if _ID in batch else "a row"
@@ -465,8 +465,7 @@ def index_parquet(
 
 def _check_stored(index: VectorIndex, ids: np.ndarray, vectors: np.ndarray, file: Path) -> None:
     """Error unless ``index`` holds exactly ``vectors`` (up to float32 rounding) for ``ids``."""
-    stored = index.vectors(ids)
-    differs = ~np.all(np.isclose(stored, _unit_rows(vectors), atol=1e-4), axis=1)
+    differs = ~holds_vectors(index, ids, vectors)
     if differs.any():
         raise ValueError(
             f"id {int(ids[differs][0])} of {str(file)!r} is already in the index with another "

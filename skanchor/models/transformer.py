@@ -485,8 +485,8 @@ verbose, callbacks, **kwargs
             raise ValueError("y is required: TransformerClassifier is a supervised classifier")
         y = column_or_1d(y, warn=False)
         check_consistent_length(np.empty(n), y)
+        fixed = self.classes if self.classes is not None else given  # else read from y
         if reinit:
-            fixed = self.classes if self.classes is not None else given
             name = "classes" if self.classes is not None else "partial_fit's classes"
             if fixed is not None:
                 classes = np.asarray(fixed)
@@ -507,10 +507,9 @@ verbose, callbacks, **kwargs
             ) from None
         counts = np.bincount(y_idx, minlength=len(index))
         present = np.flatnonzero(counts)
-        labels_fixed = self.classes is not None or given is not None
         # continuing training on one class's items is fine, and so is a partial_fit's first
         # batch once the classes are known
-        if present.size < 2 and reinit and not (partial and labels_fixed):
+        if present.size < 2 and reinit and not (partial and fixed is not None):
             raise ValueError(
                 f"y has a single class ({classes.tolist()[present[0]]!r}); fitting a "
                 "classifier needs labelled items of at least two classes"
@@ -519,7 +518,7 @@ verbose, callbacks, **kwargs
         if self.minority_labels is not None:
             wanted = np.atleast_1d(np.asarray(self.minority_labels, dtype=object)).tolist()
             unknown = [label for label in wanted if label not in index]
-            if not wanted or (unknown and labels_fixed):
+            if not wanted or (unknown and fixed is not None):
                 raise ValueError(
                     f"minority_labels={describe(self.minority_labels)} must be a non-empty "
                     f"subset of classes_ {classes.tolist()}"

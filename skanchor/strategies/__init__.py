@@ -54,6 +54,7 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 
 from skanchor._params import lookup_name
 from skanchor.strategies._common import (
+    QUERY_CONTEXT,
     QueryStrategy,
     SupportsJointRepresentation,
     SupportsRepresentation,
@@ -149,9 +150,7 @@ def get_strategy(name_or_callable: str | QueryStrategy) -> QueryStrategy:
 
 
 #: Strategy arguments that the query fills in (its context and seed), not a user's settings.
-_FROM_THE_QUERY = frozenset(
-    ("pool_ids", "index", "labelled_ids", "labels", "X_labelled", "subpool_scores", "random_state")
-)
+_FROM_THE_QUERY = frozenset((*QUERY_CONTEXT, "random_state"))
 
 
 def check_strategy_params(strategy: str | QueryStrategy, params: dict | None) -> dict:

@@ -26,6 +26,10 @@ __all__ = [
     "split_strategy_result",
 ]
 
+#: Keywords :class:`~skanchor.AnchoredQueryStrategy` passes to a base strategy whose signature
+#: names them; ``random_state`` is passed on the same rule.
+QUERY_CONTEXT = ("pool_ids", "index", "labelled_ids", "labels", "X_labelled", "subpool_scores")
+
 #: Constraints of the parameters every strategy takes (for ``validate_params``).
 STRATEGY_CONSTRAINTS: dict[str, list] = {
     "n_instances": [Interval(Integral, 1, None, closed="left")],
